@@ -1,0 +1,209 @@
+"""Appending to the audit log and verifying it."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
+from django.db import models, transaction
+from django.utils import timezone
+
+from audit.canonical import GENESIS_HASH, canonical_json, event_hash, event_text, format_time
+from audit.models import AuditEvent
+from core.roles import MODEL_SERVICE, has_role
+
+# pg_advisory_xact_lock key that serializes appends; the bytes spell "OVAUDIT".
+CHAIN_LOCK_KEY = 0x4F5641554449_54
+
+Actor = AbstractBaseUser | AnonymousUser | str | None
+
+
+def actor_label(actor: Actor) -> str:
+    """How an actor is written into the log: `user:alice`, `service:svc-scorer`, `system`."""
+    if actor is None:
+        return "system"
+    if isinstance(actor, str):
+        return actor
+    if not actor.is_authenticated:
+        return "anonymous"
+    kind = "service" if has_role(actor, MODEL_SERVICE) else "user"
+    return f"{kind}:{actor.get_username()}"
+
+
+def record(
+    *,
+    action: str,
+    actor: Actor = None,
+    obj: models.Model | None = None,
+    object_type: str = "",
+    object_id: str | int = "",
+    payload: dict[str, Any] | None = None,
+) -> AuditEvent:
+    """Append one event. Must run inside the transaction that makes the change it records."""
+    entry = {
+        "action": action,
+        "actor": actor,
+        "obj": obj,
+        "object_type": object_type,
+        "object_id": object_id,
+        "payload": payload,
+    }
+    return record_many([entry])[0]
+
+
+def record_many(entries: list[dict[str, Any]]) -> list[AuditEvent]:
+    """Append several events with one lock and one insert, in the order given."""
+    connection = transaction.get_connection()
+    if not connection.in_atomic_block:
+        raise RuntimeError("audit.record must be called inside the transaction of the change")
+    if not entries:
+        return []
+    _lock_chain(connection)
+    last = AuditEvent.objects.order_by("-seq").values_list("seq", "hash", "time").first()
+    seq, prev_hash, last_time = last or (0, GENESIS_HASH, None)
+    # Times never go backwards along the chain, even if the clock does.
+    now = max(timezone.now(), last_time) if last_time else timezone.now()
+    time_text = format_time(now)
+    events = []
+    for entry in entries:
+        seq += 1
+        event = _build(entry, seq=seq, time=now, prev_hash=prev_hash)
+        event.hash = event_hash(_text(event, time_text))
+        prev_hash = event.hash
+        events.append(event)
+    AuditEvent.objects.bulk_create(events)
+    return events
+
+
+def _lock_chain(connection: Any) -> None:
+    # On SQLite the IMMEDIATE transaction already holds the database's single write lock.
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_advisory_xact_lock(%s)", [CHAIN_LOCK_KEY])
+
+
+def _build(entry: dict[str, Any], *, seq: int, time: datetime, prev_hash: str) -> AuditEvent:
+    obj = entry.get("obj")
+    object_type = entry.get("object_type") or (obj._meta.model_name if obj is not None else "")
+    object_id = entry.get("object_id") or (obj.pk if obj is not None else "")
+    return AuditEvent(
+        seq=seq,
+        time=time,
+        actor=actor_label(entry.get("actor")),
+        action=entry["action"],
+        object_type=object_type,
+        object_id=str(object_id),
+        payload=canonical_json(entry.get("payload") or {}),
+        prev_hash=prev_hash,
+    )
+
+
+def _text(event: AuditEvent, time_text: str) -> str:
+    return event_text(
+        seq=event.seq,
+        time=time_text,
+        actor=event.actor,
+        action=event.action,
+        object_type=event.object_type,
+        object_id=event.object_id,
+        payload=event.payload,
+        prev_hash=event.prev_hash,
+    )
+
+
+@dataclass
+class ChainReport:
+    """What verification found. `problem` is one of altered, missing, out_of_order,
+    broken_link, or empty when the chain is intact."""
+
+    ok: bool
+    count: int
+    last_seq: int
+    last_hash: str
+    first_bad_seq: int | None = None
+    problem: str = ""
+    message: str = ""
+
+
+_COLUMNS = (
+    "seq",
+    "time",
+    "actor",
+    "action",
+    "object_type",
+    "object_id",
+    "payload",
+    "prev_hash",
+    "hash",
+)
+
+
+def iter_events(*, chunk_size: int = 5000, until: int | None = None) -> Iterator[tuple]:
+    """Rows of the log in sequence order, streamed (a server-side cursor on PostgreSQL)."""
+    rows = AuditEvent.objects.order_by("seq")
+    if until is not None:
+        rows = rows.filter(seq__lte=until)
+    return rows.values_list(*_COLUMNS).iterator(chunk_size=chunk_size)
+
+
+def verify_chain(*, chunk_size: int = 5000) -> ChainReport:
+    """Recompute every hash and link; stop at, and describe, the first bad event."""
+    expected_seq, prev_hash, prev_time, count = 1, GENESIS_HASH, None, 0
+    for seq, time, actor, action, otype, oid, payload, stored_prev, stored_hash in iter_events(
+        chunk_size=chunk_size
+    ):
+        text = event_text(
+            seq=seq,
+            time=format_time(time),
+            actor=actor,
+            action=action,
+            object_type=otype,
+            object_id=oid,
+            payload=payload,
+            prev_hash=stored_prev,
+        )
+        problem = _check(seq, expected_seq, event_hash(text), stored_hash, stored_prev, prev_hash)
+        if problem is None and prev_time is not None and time < prev_time:
+            problem = ("out_of_order", f"its time {time} is earlier than event #{seq - 1}'s")
+        if problem is not None:
+            kind, detail = problem
+            return ChainReport(
+                ok=False,
+                count=count,
+                last_seq=expected_seq - 1,
+                last_hash=prev_hash,
+                first_bad_seq=expected_seq if kind == "missing" else seq,
+                problem=kind,
+                message=f"event #{expected_seq if kind == 'missing' else seq} {detail}",
+            )
+        expected_seq, prev_hash, prev_time, count = seq + 1, stored_hash, time, count + 1
+    return ChainReport(
+        ok=True,
+        count=count,
+        last_seq=expected_seq - 1,
+        last_hash=prev_hash,
+        message=f"OK: {count} events, chain intact",
+    )
+
+
+def _check(
+    seq: int, expected_seq: int, computed: str, stored: str, stored_prev: str, prev_hash: str
+) -> tuple[str, str] | None:
+    if seq != expected_seq:
+        gap = f"#{expected_seq}" if seq == expected_seq + 1 else f"#{expected_seq}–#{seq - 1}"
+        return ("missing", f"is missing: the log jumps from #{expected_seq - 1} to #{seq} ({gap})")
+    if computed != stored:
+        return ("altered", "was altered: its stored hash does not match its contents")
+    if stored_prev != prev_hash:
+        return _link_problem(seq, stored_prev)
+    return None
+
+
+def _link_problem(seq: int, stored_prev: str) -> tuple[str, str]:
+    linked = AuditEvent.objects.filter(hash=stored_prev).values_list("seq", flat=True).first()
+    if linked is not None:
+        return ("out_of_order", f"follows event #{linked} in the chain, not #{seq - 1}")
+    return ("broken_link", f"does not link to event #{seq - 1}: prev_hash matches no event")

@@ -1,0 +1,72 @@
+from __future__ import annotations
+
+from django.db import models
+
+from audit.canonical import event_text, format_time
+
+
+class AuditEvent(models.Model):
+    """One entry of the append-only log. The database refuses UPDATE, DELETE and TRUNCATE."""
+
+    seq = models.BigIntegerField(primary_key=True)
+    time = models.DateTimeField()
+    actor = models.CharField(max_length=200)
+    action = models.CharField(max_length=100)
+    object_type = models.CharField(max_length=50, blank=True)
+    object_id = models.CharField(max_length=100, blank=True)
+    # Canonical JSON text, stored as text so that the bytes that were hashed are the bytes kept.
+    payload = models.TextField()
+    prev_hash = models.CharField(max_length=64)
+    hash = models.CharField(max_length=64, unique=True)
+
+    class Meta:
+        ordering = ["seq"]
+        indexes = [
+            models.Index(fields=["object_type", "object_id"], name="audit_object_idx"),
+            models.Index(fields=["action", "seq"], name="audit_action_idx"),
+            models.Index(fields=["time"], name="audit_time_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"#{self.seq} {self.action} {self.object_type}:{self.object_id}"
+
+    @property
+    def canonical(self) -> str:
+        return event_text(
+            seq=self.seq,
+            time=format_time(self.time),
+            actor=self.actor,
+            action=self.action,
+            object_type=self.object_type,
+            object_id=self.object_id,
+            payload=self.payload,
+            prev_hash=self.prev_hash,
+        )
+
+
+class ChainVerification(models.Model):
+    """The result of one run of the chain verifier (command, periodic task or "verify now")."""
+
+    class Status(models.TextChoices):
+        QUEUED = "queued"
+        RUNNING = "running"
+        DONE = "done"
+        FAILED = "failed"
+
+    requested_by = models.CharField(max_length=200)
+    requested_at = models.DateTimeField()
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.QUEUED)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    ok = models.BooleanField(null=True)
+    events_checked = models.BigIntegerField(default=0)
+    last_seq = models.BigIntegerField(default=0)
+    first_bad_seq = models.BigIntegerField(null=True, blank=True)
+    problem = models.CharField(max_length=40, blank=True)
+    message = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["-requested_at", "-id"]
+        get_latest_by = "requested_at"
+
+    def __str__(self) -> str:
+        return f"verification {self.pk}: {self.status} {self.message}"

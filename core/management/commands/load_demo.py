@@ -1,0 +1,25 @@
+from __future__ import annotations
+
+from django.conf import settings
+from django.core.management.base import BaseCommand
+
+from core import demo
+
+
+class Command(BaseCommand):
+    help = "Load the demo (people for every role, the mortgage model, its decisions). Idempotent."
+
+    def handle(self, *args, **options) -> None:
+        result = demo.load()
+        self.stdout.write(
+            f"Demo: model {result['model'].name}, {result['decisions']} decisions "
+            f"({result['created']} new)."
+        )
+        if result["token"]:
+            self.stdout.write(
+                f"API token of the model service '{demo.SERVICE_NAME}' (shown once): "
+                f"{result['token']}"
+            )
+        self.stdout.write(f"\nOpen {settings.SITE_URL}/ and log in as:")
+        for username, password, roles in result["people"]:
+            self.stdout.write(f"  {username:<6} password {password:<14} ({', '.join(roles)})")

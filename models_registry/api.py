@@ -1,0 +1,338 @@
+"""REST API of the model registry: /api/v1/models/..."""
+
+from __future__ import annotations
+
+import json
+
+from django.contrib.auth.models import User
+from django.db.models import QuerySet
+from django.shortcuts import get_object_or_404
+from drf_spectacular.utils import OpenApiResponse, extend_schema
+from rest_framework import renderers, serializers, status
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from core import roles as r
+from core.errors import forbidden
+from core.permissions import role_permission
+from models_registry import selectors, services
+from models_registry.models import MLModel, ModelVersion, RoutingPolicy
+from models_registry.services import invalid
+
+READERS = (r.REVIEWER, r.AUDITOR, r.MODEL_OWNER, r.MODEL_SERVICE)
+WRITERS = (r.MODEL_OWNER, r.MODEL_SERVICE)
+
+
+def _model_or_404(user: User, name: str) -> MLModel:
+    return get_object_or_404(selectors.models_visible_to(user), name=name)
+
+
+def _owned_or_403(user: User, name: str) -> MLModel:
+    model = _model_or_404(user, name)
+    if model.owner_id != user.pk:
+        raise forbidden(f"Only the owner of {model.name} may do this.")
+    return model
+
+
+class FeatureSpecSerializer(serializers.Serializer):
+    name = serializers.CharField(max_length=64)
+    type = serializers.ChoiceField(
+        choices=["number", "integer", "boolean", "category"], default="number"
+    )
+    min = serializers.FloatField(required=False)
+    max = serializers.FloatField(required=False)
+    choices = serializers.ListField(child=serializers.CharField(max_length=100), required=False)
+    required = serializers.BooleanField(default=True)
+    actionable = serializers.BooleanField(default=False)
+    description = serializers.CharField(default="", allow_blank=True, max_length=1000)
+    unit = serializers.CharField(default="", allow_blank=True, max_length=40)
+
+    def to_internal_value(self, data):
+        value = super().to_internal_value(data)
+        # Keep whole-number bounds whole, so an integer feature's range stays integral.
+        for bound in ("min", "max"):
+            if bound in value and float(value[bound]).is_integer():
+                value[bound] = int(value[bound])
+        return value
+
+
+class CardSerializer(serializers.Serializer):
+    intended_use = serializers.CharField(default="", allow_blank=True)
+    out_of_scope = serializers.CharField(default="", allow_blank=True)
+    limitations = serializers.CharField(default="", allow_blank=True)
+    training_data = serializers.CharField(default="", allow_blank=True)
+    contact = serializers.CharField(default="", allow_blank=True)
+
+
+class PolicySerializer(serializers.Serializer):
+    version = serializers.IntegerField(read_only=True)
+    confidence_threshold = serializers.FloatField(required=False)
+    high_stakes = serializers.JSONField(required=False)
+    random_audit_rate = serializers.FloatField(required=False, help_text="percent, 0-100")
+    active_learning_budget = serializers.IntegerField(required=False)
+    active_learning_max_margin = serializers.FloatField(required=False)
+    reviewers_required = serializers.IntegerField(required=False)
+    blind_review = serializers.BooleanField(required=False)
+    sla_hours = serializers.IntegerField(required=False)
+    review_all = serializers.BooleanField(required=False)
+    note = serializers.CharField(required=False, allow_blank=True, max_length=2000)
+    in_words = serializers.SerializerMethodField()
+    created_at = serializers.DateTimeField(read_only=True)
+
+    def get_in_words(self, policy: RoutingPolicy) -> list[str]:
+        return selectors.policy_in_words(policy)
+
+
+class VersionOutSerializer(serializers.ModelSerializer):
+    model = serializers.CharField(source="model.name")
+    created_by = serializers.CharField(source="created_by.username", default=None)
+    promoted_by = serializers.CharField(source="promoted_by.username", default=None)
+
+    class Meta:
+        model = ModelVersion
+        fields = [
+            "model",
+            "number",
+            "status",
+            "sha256",
+            "size_bytes",
+            "estimator",
+            "explainer",
+            "baseline",
+            "metrics",
+            "label_count",
+            "data_window_start",
+            "data_window_end",
+            "notes",
+            "created_by",
+            "created_at",
+            "promoted_by",
+            "promoted_at",
+            "retired_at",
+        ]
+
+
+class ModelOutSerializer(serializers.ModelSerializer):
+    card = CardSerializer()
+    owner = serializers.CharField(source="owner.username", default=None)
+    champion = serializers.SerializerMethodField()
+    versions = serializers.SerializerMethodField()
+    policy = serializers.SerializerMethodField()
+
+    class Meta:
+        model = MLModel
+        fields = [
+            "name",
+            "task",
+            "labels",
+            "favourable_label",
+            "features",
+            "protected_attributes",
+            "card",
+            "owner",
+            "champion",
+            "versions",
+            "policy",
+            "created_at",
+        ]
+
+    def get_champion(self, model: MLModel) -> int | None:
+        return next((v.number for v in model.versions.all() if v.status == "champion"), None)
+
+    def get_versions(self, model: MLModel) -> list[dict]:
+        return [
+            {"number": v.number, "status": v.status, "sha256": v.sha256}
+            for v in model.versions.all()
+        ]
+
+    def get_policy(self, model: MLModel) -> dict:
+        return PolicySerializer(services.current_policy(model)).data
+
+
+def _models(qs: QuerySet[MLModel]) -> QuerySet[MLModel]:
+    return qs.select_related("owner").prefetch_related("versions", "policies")
+
+
+class ModelListApi(APIView):
+    """List the models you may see, or register one (model owners and model services)."""
+
+    permission_classes = [role_permission(*READERS)]
+
+    class ModelRegisterSerializer(serializers.Serializer):
+        name = serializers.SlugField(max_length=100)
+        task = serializers.CharField(default=MLModel.Task.BINARY)
+        labels = serializers.ListField(child=serializers.CharField(max_length=100))
+        favourable_label = serializers.CharField(max_length=100)
+        features = FeatureSpecSerializer(many=True)
+        protected_attributes = serializers.ListField(
+            child=serializers.CharField(max_length=64), default=list
+        )
+        card = CardSerializer(required=False)
+        owner = serializers.SlugRelatedField(
+            slug_field="username", queryset=User.objects.all(), required=False, allow_null=True
+        )
+        services = serializers.SlugRelatedField(
+            slug_field="username", queryset=User.objects.all(), many=True, required=False
+        )
+        policy = PolicySerializer(required=False)
+
+    @extend_schema(responses=ModelOutSerializer(many=True))
+    def get(self, request: Request) -> Response:
+        models = _models(selectors.models_visible_to(request.user))
+        return Response(ModelOutSerializer(models, many=True).data)
+
+    @extend_schema(request=ModelRegisterSerializer, responses={201: ModelOutSerializer})
+    def post(self, request: Request) -> Response:
+        if not r.has_role(request.user, *WRITERS):
+            raise forbidden("Registering a model needs the model_owner or model_service role.")
+        data = _valid(self.ModelRegisterSerializer, request.data)
+        owner = data.get("owner")
+        if owner is None and r.has_role(request.user, r.MODEL_OWNER):
+            owner = request.user
+        policy = {k: v for k, v in data.get("policy", {}).items() if k != "note"}
+        model = services.model_register(
+            name=data["name"],
+            task=data["task"],
+            labels=data["labels"],
+            favourable_label=data["favourable_label"],
+            features=data["features"],
+            protected_attributes=data["protected_attributes"],
+            card=data.get("card"),
+            owner=owner,
+            services=data.get("services", []),
+            policy=policy,
+            actor=request.user,
+        )
+        model = _models(MLModel.objects.filter(pk=model.pk)).get()
+        return Response(ModelOutSerializer(model).data, status=status.HTTP_201_CREATED)
+
+
+def _valid(serializer_class: type[serializers.Serializer], data) -> dict:
+    serializer = serializer_class(data=data)
+    serializer.is_valid(raise_exception=True)
+    return serializer.validated_data
+
+
+class ModelDetailApi(APIView):
+    permission_classes = [role_permission(*READERS)]
+
+    @extend_schema(responses=ModelOutSerializer)
+    def get(self, request: Request, name: str) -> Response:
+        model = _model_or_404(request.user, name)
+        return Response(ModelOutSerializer(_models(MLModel.objects.filter(pk=model.pk)).get()).data)
+
+
+class MarkdownRenderer(renderers.BaseRenderer):
+    media_type = "text/markdown"
+    format = "md"
+    charset = "utf-8"
+
+    def render(self, data, accepted_media_type=None, renderer_context=None):
+        return data.encode() if isinstance(data, str) else json.dumps(data).encode()
+
+
+class ModelCardApi(APIView):
+    """The model card in Markdown: card text, versions with sha256 and metrics, the policy."""
+
+    permission_classes = [role_permission(*READERS)]
+    renderer_classes = [MarkdownRenderer, renderers.JSONRenderer]
+
+    @extend_schema(responses={(200, "text/markdown"): OpenApiResponse(description="Markdown")})
+    def get(self, request: Request, name: str) -> Response:
+        model = _model_or_404(request.user, name)
+        return Response(selectors.card_markdown(model), content_type="text/markdown; charset=utf-8")
+
+
+class VersionListApi(APIView):
+    """Versions of a model; upload a new one as a skops file (multipart field `artifact`)."""
+
+    permission_classes = [role_permission(*READERS)]
+
+    class VersionUploadSerializer(serializers.Serializer):
+        artifact = serializers.FileField(
+            help_text="a skops file of a fitted scikit-learn classifier"
+        )
+        metrics = serializers.JSONField(
+            required=False, help_text='{"overall": {...}, "by_group": {...}}'
+        )
+        baseline = serializers.JSONField(required=False, help_text="reference value per feature")
+        label_count = serializers.IntegerField(required=False, min_value=0)
+        notes = serializers.CharField(required=False, allow_blank=True, max_length=5000)
+
+    @extend_schema(responses=VersionOutSerializer(many=True))
+    def get(self, request: Request, name: str) -> Response:
+        model = _model_or_404(request.user, name)
+        versions = model.versions.select_related("model", "created_by", "promoted_by").defer(
+            "artifact"
+        )
+        return Response(VersionOutSerializer(versions, many=True).data)
+
+    @extend_schema(
+        request={"multipart/form-data": VersionUploadSerializer},
+        responses={201: VersionOutSerializer},
+    )
+    def post(self, request: Request, name: str) -> Response:
+        model = _model_or_404(request.user, name)
+        if not _may_upload(request.user, model):
+            raise forbidden(f"Only the owner of {model.name} or its services may add versions.")
+        data = _valid(self.VersionUploadSerializer, request.data)
+        version = services.version_upload(
+            model=model,
+            artifact=data["artifact"].read(),
+            metrics=_json_field(data, "metrics"),
+            baseline=_json_field(data, "baseline"),
+            label_count=data.get("label_count"),
+            notes=data.get("notes", ""),
+            actor=request.user,
+        )
+        return Response(VersionOutSerializer(version).data, status=status.HTTP_201_CREATED)
+
+
+def _may_upload(user: User, model: MLModel) -> bool:
+    return model.owner_id == user.pk or model.services.filter(pk=user.pk).exists()
+
+
+def _json_field(data: dict, key: str):
+    """Multipart fields arrive as text; JSON bodies as objects. Accept both."""
+    value = data.get(key)
+    if isinstance(value, str):
+        try:
+            return json.loads(value)
+        except ValueError:
+            raise invalid({key: ["must be valid JSON"]}) from None
+    return value
+
+
+class VersionPromoteApi(APIView):
+    """Make a version the champion (its model's owner only). The old champion is retired."""
+
+    permission_classes = [role_permission(r.MODEL_OWNER)]
+
+    @extend_schema(request=None, responses=VersionOutSerializer)
+    def post(self, request: Request, name: str, number: int) -> Response:
+        model = _owned_or_403(request.user, name)
+        version = get_object_or_404(model.versions.defer("artifact"), number=number)
+        version = services.version_promote(version=version, actor=request.user)
+        return Response(VersionOutSerializer(version).data)
+
+
+class PolicyApi(APIView):
+    """The model's current routing policy; PUT saves a new version (its owner only)."""
+
+    permission_classes = [role_permission(*READERS)]
+
+    @extend_schema(responses=PolicySerializer)
+    def get(self, request: Request, name: str) -> Response:
+        model = _model_or_404(request.user, name)
+        return Response(PolicySerializer(services.current_policy(model)).data)
+
+    @extend_schema(request=PolicySerializer, responses=PolicySerializer)
+    def put(self, request: Request, name: str) -> Response:
+        if not r.has_role(request.user, r.MODEL_OWNER):
+            raise forbidden("Changing a routing policy needs the model_owner role.")
+        model = _owned_or_403(request.user, name)
+        data = dict(_valid(PolicySerializer, request.data))
+        note = data.pop("note", "")
+        policy = services.policy_update(model=model, changes=data, note=note, actor=request.user)
+        return Response(PolicySerializer(policy).data)

@@ -1,0 +1,390 @@
+"""Registering models and versions, promoting champions, changing routing policies."""
+
+from __future__ import annotations
+
+import math
+import re
+from datetime import datetime
+from typing import Any
+
+import numpy as np
+from django.contrib.auth.models import User
+from django.db import transaction
+from django.utils import timezone
+
+from audit import record
+from audit.log import Actor
+from core.errors import ApplicationError
+from core.roles import MODEL_OWNER, MODEL_SERVICE, has_role
+from models_registry import artifacts, explain, rules, schema
+from models_registry.models import MLModel, ModelVersion, RoutingPolicy
+from models_registry.scoring import frame
+
+LABEL_RE = re.compile(r"^[^\s].{0,99}$")
+CARD_FIELDS = ("intended_use", "out_of_scope", "limitations", "training_data", "contact")
+
+
+def invalid(fields: dict[str, list[str]]) -> ApplicationError:
+    first = next(iter(fields.items()))
+    return ApplicationError(
+        f"Invalid input. {first[0]}: {first[1][0]}", code="invalid", status=400, fields=fields
+    )
+
+
+# --- models ------------------------------------------------------------------------------------
+
+
+def model_register(
+    *,
+    name: str,
+    labels: list[str],
+    favourable_label: str,
+    features: list[dict],
+    actor: Actor,
+    task: str = MLModel.Task.BINARY,
+    protected_attributes: list[str] | None = None,
+    card: dict[str, str] | None = None,
+    owner: User | None = None,
+    services: list[User] | None = None,
+    policy: dict[str, Any] | None = None,
+) -> MLModel:
+    """Register a model with its schema and card, and its first routing policy."""
+    specs, errors = schema.validate_specs(features)
+    errors.update(_label_errors(task, labels, favourable_label))
+    errors.update(_protected_errors(protected_attributes or [], specs))
+    if owner is not None and not has_role(owner, MODEL_OWNER):
+        errors["owner"] = [f"{owner.username} is not a model owner"]
+    not_services = [u.username for u in services or [] if not has_role(u, MODEL_SERVICE)]
+    if not_services:
+        errors["services"] = [f"not model services: {', '.join(not_services)}"]
+    if errors:
+        raise invalid(errors)
+    card = card or {}
+    with transaction.atomic():
+        if MLModel.objects.filter(name=name).exists():
+            raise ApplicationError(f"A model named {name!r} is already registered.")
+        model = MLModel.objects.create(
+            name=name,
+            task=task,
+            labels=list(labels),
+            favourable_label=favourable_label,
+            features=specs,
+            protected_attributes=list(protected_attributes or []),
+            owner=owner,
+            created_by=_user(actor),
+            created_at=timezone.now(),
+            **{key: card.get(key, "") for key in CARD_FIELDS},
+        )
+        granted = list(services or [])
+        if isinstance(actor, User) and has_role(actor, MODEL_SERVICE):
+            granted.append(actor)
+        model.services.set(granted)
+        record(
+            action="model.registered",
+            actor=actor,
+            obj=model,
+            payload={
+                "name": name,
+                "task": task,
+                "labels": list(labels),
+                "favourable_label": favourable_label,
+                "features": specs,
+                "protected_attributes": list(protected_attributes or []),
+                "owner": owner.username if owner else None,
+                "services": sorted(u.username for u in granted),
+            },
+        )
+        _policy_create(model, {**_DEFAULT_POLICY, **(policy or {})}, actor=actor, note="initial")
+    return model
+
+
+def _user(actor: Actor) -> User | None:
+    return actor if isinstance(actor, User) else None
+
+
+def _label_errors(task: str, labels: Any, favourable: Any) -> dict[str, list[str]]:
+    errors: dict[str, list[str]] = {}
+    if task not in MLModel.Task.values:
+        errors["task"] = [f"must be one of {', '.join(MLModel.Task.values)}"]
+    if (
+        not isinstance(labels, list)
+        or not all(isinstance(label, str) and LABEL_RE.match(label) for label in labels)
+        or len(set(labels)) != len(labels)
+    ):
+        return {**errors, "labels": ["must be a list of distinct, non-empty label strings"]}
+    if task == MLModel.Task.BINARY and len(labels) != 2:
+        errors["labels"] = ["a binary classification model has exactly two labels"]
+    elif len(labels) < 2:
+        errors["labels"] = ["a classification model has at least two labels"]
+    if favourable not in labels:
+        errors["favourable_label"] = [f"must be one of the labels ({', '.join(labels)})"]
+    return errors
+
+
+def _protected_errors(names: Any, specs: list[dict]) -> dict[str, list[str]]:
+    if not isinstance(names, list) or not all(
+        isinstance(n, str) and schema.NAME_RE.match(n) for n in names
+    ):
+        return {"protected_attributes": ["must be a list of attribute names"]}
+    overlap = sorted(set(names) & {spec["name"] for spec in specs})
+    if overlap:
+        # Protected attributes are kept apart from features on purpose: a model that takes
+        # race or sex as an input is a different conversation.
+        return {
+            "protected_attributes": [
+                f"{', '.join(overlap)} cannot be both a feature and a protected attribute"
+            ]
+        }
+    return {}
+
+
+# --- versions ---------------------------------------------------------------------------------
+
+
+def version_upload(
+    *,
+    model: MLModel,
+    artifact: bytes,
+    actor: Actor,
+    metrics: dict | None = None,
+    baseline: dict | None = None,
+    label_count: int | None = None,
+    data_window: tuple[datetime, datetime] | None = None,
+    notes: str = "",
+) -> ModelVersion:
+    """Check a skops artifact against the model's contract and register it as a candidate."""
+    estimator = artifacts.load(artifact)
+    baseline = _check_baseline(model, baseline)
+    _check_estimator(model, estimator, baseline)
+    if metrics is not None and not isinstance(metrics, dict):
+        raise invalid({"metrics": ['must be a JSON object, e.g. {"overall": {...}}']})
+    linear = explain.linear_view(estimator, model.features, model.favourable_label, baseline)
+    method = explain.LINEAR if linear is not None else explain.BASELINE
+    digest = artifacts.sha256(artifact)
+    with transaction.atomic():
+        MLModel.objects.select_for_update().get(pk=model.pk)
+        last = model.versions.order_by("-number").values_list("number", flat=True).first()
+        version = ModelVersion.objects.create(
+            model=model,
+            number=(last or 0) + 1,
+            artifact=artifact,
+            sha256=digest,
+            size_bytes=len(artifact),
+            estimator=_describe_estimator(estimator),
+            explainer=method,
+            baseline=baseline,
+            metrics=metrics or {},
+            label_count=label_count,
+            data_window_start=data_window[0] if data_window else None,
+            data_window_end=data_window[1] if data_window else None,
+            notes=notes,
+            created_by=_user(actor),
+            created_at=timezone.now(),
+        )
+        record(
+            action="version.registered",
+            actor=actor,
+            obj=version,
+            payload={
+                "model": model.name,
+                "number": version.number,
+                "sha256": digest,
+                "size_bytes": len(artifact),
+                "estimator": version.estimator,
+                "explainer": method,
+                "metrics": version.metrics,
+                "label_count": label_count,
+            },
+        )
+    return version
+
+
+def _check_baseline(model: MLModel, baseline: dict | None) -> dict:
+    if baseline is None:
+        return explain.default_baseline(model.features)
+    if not isinstance(baseline, dict):
+        raise invalid({"baseline": ["must be a JSON object mapping features to reference values"]})
+    values, errors = schema.check_values(model.features, baseline, prefix="baseline")
+    if errors:
+        raise invalid(errors)
+    return {
+        **explain.default_baseline(model.features),
+        **{k: v for k, v in values.items() if v is not None},
+    }
+
+
+def _check_estimator(model: MLModel, estimator: Any, baseline: dict) -> None:
+    if not hasattr(estimator, "predict_proba") or not hasattr(estimator, "classes_"):
+        raise artifacts.artifact_error(
+            "must be a fitted classifier with predict_proba and classes_ (e.g. a Pipeline)"
+        )
+    classes = artifacts.class_labels(estimator)
+    if sorted(classes) != sorted(model.labels):
+        raise artifacts.artifact_error(
+            f"predicts classes {classes}, but the model's labels are {model.labels}"
+        )
+    names = getattr(estimator, "feature_names_in_", None)
+    if names is not None and sorted(map(str, names)) != sorted(model.feature_names):
+        raise artifacts.artifact_error(
+            f"was fitted on columns {sorted(map(str, names))}, but the schema's features are "
+            f"{sorted(model.feature_names)}"
+        )
+    try:
+        proba = np.asarray(estimator.predict_proba(frame(model.features, [baseline])))
+    except Exception as exc:
+        raise artifacts.artifact_error(
+            f"could not score a row of the schema's features ({type(exc).__name__}: {exc})"
+        ) from exc
+    if proba.shape != (1, len(model.labels)) or not np.all(np.isfinite(proba)):
+        raise artifacts.artifact_error("predict_proba did not return one probability per label")
+
+
+def _describe_estimator(estimator: Any) -> str:
+    steps = getattr(estimator, "steps", None)
+    if steps:
+        return "Pipeline(" + " → ".join(type(step).__name__ for _, step in steps) + ")"
+    return type(estimator).__name__
+
+
+def version_promote(*, version: ModelVersion, actor: Actor) -> ModelVersion:
+    """Make a version the model's champion; the previous champion is retired."""
+    with transaction.atomic():
+        MLModel.objects.select_for_update().get(pk=version.model_id)
+        version = ModelVersion.objects.get(pk=version.pk)
+        if version.status == ModelVersion.Status.CHAMPION:
+            raise ApplicationError(f"Version {version.number} is already the champion.")
+        previous = ModelVersion.objects.filter(
+            model_id=version.model_id, status=ModelVersion.Status.CHAMPION
+        ).first()
+        now = timezone.now()
+        if previous is not None:
+            previous.status, previous.retired_at = ModelVersion.Status.RETIRED, now
+            previous.save(update_fields=["status", "retired_at"])
+        version.status = ModelVersion.Status.CHAMPION
+        version.promoted_by, version.promoted_at = _user(actor), now
+        version.save(update_fields=["status", "promoted_by", "promoted_at"])
+        record(
+            action="version.promoted",
+            actor=actor,
+            obj=version,
+            payload={
+                "model": version.model.name,
+                "number": version.number,
+                "sha256": version.sha256,
+                "previous_champion": previous.number if previous else None,
+            },
+        )
+    return version
+
+
+# --- routing policies ---------------------------------------------------------------------------
+
+_DEFAULT_POLICY = {
+    "confidence_threshold": 0.6,
+    "high_stakes": [],
+    "random_audit_rate": 2.0,
+    "active_learning_budget": 0,
+    "active_learning_max_margin": 0.2,
+    "reviewers_required": 1,
+    "blind_review": False,
+    "sla_hours": 48,
+    "review_all": False,
+}
+
+
+def current_policy(model: MLModel) -> RoutingPolicy:
+    return model.policies.order_by("-version").first()
+
+
+def policy_update(
+    *, model: MLModel, changes: dict[str, Any], actor: Actor, note: str = ""
+) -> RoutingPolicy:
+    """Save a new version of the model's routing policy; the change is audited before/after."""
+    unknown = sorted(set(changes) - set(RoutingPolicy.SETTINGS))
+    if unknown:
+        raise invalid({key: ["is not a routing policy setting"] for key in unknown})
+    with transaction.atomic():
+        MLModel.objects.select_for_update().get(pk=model.pk)
+        before = current_policy(model)
+        settings = {**before.as_dict(), **changes}
+        if settings == before.as_dict():
+            return before
+        return _policy_create(model, settings, actor=actor, note=note, before=before)
+
+
+def _policy_create(
+    model: MLModel,
+    settings: dict[str, Any],
+    *,
+    actor: Actor,
+    note: str,
+    before: RoutingPolicy | None = None,
+) -> RoutingPolicy:
+    errors = policy_errors(model, settings)
+    if errors:
+        raise invalid(errors)
+    policy = RoutingPolicy.objects.create(
+        model=model,
+        version=(before.version if before else 0) + 1,
+        note=note,
+        created_by=_user(actor),
+        created_at=timezone.now(),
+        **settings,
+    )
+    record(
+        action="policy.updated" if before else "policy.created",
+        actor=actor,
+        obj=model,
+        payload={
+            "model": model.name,
+            "version": policy.version,
+            "before": before.as_dict() if before else None,
+            "after": policy.as_dict(),
+            "note": note,
+        },
+    )
+    return policy
+
+
+def _number_between(value: Any, lo: float, hi: float) -> bool:
+    return schema._is_number(value) and math.isfinite(value) and lo <= value <= hi
+
+
+def _whole_between(value: Any, lo: int, hi: int) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and lo <= value <= hi
+
+
+def policy_errors(model: MLModel, settings: dict[str, Any]) -> dict[str, list[str]]:
+    checks = {
+        "confidence_threshold": (
+            _number_between(settings["confidence_threshold"], 0, 1),
+            "must be a number from 0 to 1 (route when confidence is below it)",
+        ),
+        "random_audit_rate": (
+            _number_between(settings["random_audit_rate"], 0, 100),
+            "must be a percentage from 0 to 100",
+        ),
+        "active_learning_budget": (
+            _whole_between(settings["active_learning_budget"], 0, 1_000_000),
+            "must be a whole number of decisions per day, 0 or more",
+        ),
+        "active_learning_max_margin": (
+            _number_between(settings["active_learning_max_margin"], 0, 1),
+            "must be a number from 0 to 1",
+        ),
+        "reviewers_required": (
+            settings["reviewers_required"] in (1, 2)
+            and not isinstance(settings["reviewers_required"], bool),
+            "must be 1, or 2 for two independent reviews with adjudication",
+        ),
+        "blind_review": (isinstance(settings["blind_review"], bool), "must be true or false"),
+        "review_all": (isinstance(settings["review_all"], bool), "must be true or false"),
+        "sla_hours": (
+            _whole_between(settings["sla_hours"], 1, 24 * 365),
+            "must be a whole number of hours from 1 to 8760",
+        ),
+    }
+    errors = {key: [message] for key, (ok, message) in checks.items() if not ok}
+    fields = rules.field_types(model.features, model.labels)
+    errors.update(rules.validate_rules(settings["high_stakes"], fields, prefix="high_stakes"))
+    return errors
