@@ -13,6 +13,7 @@ from django.utils import timezone
 
 from audit.canonical import GENESIS_HASH, canonical_json, event_hash, event_text, format_time
 from audit.models import AuditEvent
+from core import bulk
 from core.roles import MODEL_SERVICE, has_role
 
 # pg_advisory_xact_lock key that serializes appends; the bytes spell "OVAUDIT".
@@ -74,7 +75,7 @@ def record_many(entries: list[dict[str, Any]]) -> list[AuditEvent]:
         event.hash = event_hash(_text(event, time_text))
         prev_hash = event.hash
         events.append(event)
-    AuditEvent.objects.bulk_create(events)
+    bulk.insert(events)
     return events
 
 

@@ -6,7 +6,8 @@ Two methods, recorded with the numbers they produce:
   transformed column contributes coefficient × transformed value to the log-odds of the
   favourable label; columns are summed back to the input feature they came from. Which columns
   come from which feature is found by probing the fitted preprocessor one feature at a time, so
-  any column-wise preprocessing (scaling, one-hot encoding, imputation) is handled.
+  any column-wise preprocessing (scaling, one-hot encoding, imputation) is handled; a column the
+  probes do not move (a distant bin, a missing-value indicator) makes the model not exact.
   `base` + the sum of contributions equals the model's log-odds exactly.
 - `replace_with_baseline` (any other model): a feature's contribution is the change in the
   probability of the favourable label (the predicted label for multi-class models) when that
@@ -63,7 +64,7 @@ class Linear:
 
     pre: Any
     coef: np.ndarray  # per transformed column, towards the favourable label
-    base: float  # intercept plus columns no feature moves
+    base: float  # the intercept, towards the favourable label
     columns: dict[str, np.ndarray]  # feature -> its transformed columns
     levels: dict[str, dict[Any, float]] = field(default_factory=dict)  # category/boolean values
     slopes: dict[str, float] = field(default_factory=dict)  # affine numeric features
@@ -128,7 +129,11 @@ def _probe(
             view.levels[name] = dict(zip(values, parts.tolist(), strict=True))
         elif abs(parts[2] - parts[0] - 3 * (parts[1] - parts[0])) <= 1e-9 * (1 + abs(parts[2])):
             view.slopes[name] = float(parts[1] - parts[0])
-    view.base = intercept + float(z0[~claimed] @ coef[~claimed])
+    if not claimed.all():
+        # A column no probe moved (a bin or spline piece away from the reference, a missing-value
+        # indicator) may still move for other rows; folding it into `base` would be wrong there.
+        return None
+    view.base = intercept
     return view
 
 
@@ -212,6 +217,9 @@ def _explain_by_baseline(
 ) -> list[dict]:
     names = [spec["name"] for spec in specs]
     binary = len(labels) == 2
+    # predict_proba's columns follow the estimator's classes_, which need not be in the order the
+    # model's labels were declared in (only the sets are checked to match).
+    labels = class_labels(estimator)
     probes = [dict(row) for row in rows]
     for row in rows:
         probes.extend({**row, name: baseline.get(name)} for name in names)
@@ -219,7 +227,7 @@ def _explain_by_baseline(
     n, k = len(rows), len(names)
     targets = [favourable if binary else outcome for outcome in outcomes]
     columns = [labels.index(t) for t in targets]
-    counterfactuals = _searched_counterfactuals(estimator, specs, labels, rows, outcomes)
+    counterfactuals = _searched_counterfactuals(estimator, specs, rows, outcomes)
     result = []
     for i in range(n):
         p = P[i, columns[i]]
@@ -303,7 +311,7 @@ def _linear_counterfactuals(
         s for s in actionable if s["type"] in ("number", "integer") and s["name"] not in view.slopes
     ]
     fallback = (
-        _searched_counterfactuals(estimator, specs, None, rows, outcomes, only=searched, raw=True)
+        _searched_counterfactuals(estimator, specs, rows, outcomes, only=searched, raw=True)
         if searched
         else [[] for _ in rows]
     )
@@ -370,7 +378,6 @@ def _ends(spec: dict, x: float) -> list[float]:
 def _searched_counterfactuals(
     estimator: Any,
     specs: list[dict],
-    labels: list[str] | None,
     rows: list[dict],
     outcomes: list[str],
     *,
@@ -378,7 +385,7 @@ def _searched_counterfactuals(
     raw: bool = False,
 ) -> list:
     """Grid search refined by bisection, batched over all rows and features."""
-    labels = labels or class_labels(estimator)
+    labels = class_labels(estimator)  # the order of predict_proba's columns
     actionable = only if only is not None else [s for s in specs if s.get("actionable")]
 
     def predict(probes: list[tuple[int, str, Any]]) -> list[str]:

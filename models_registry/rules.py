@@ -52,7 +52,8 @@ def validate_rules(rules: Any, fields: dict[str, dict], *, prefix: str) -> Error
             _add(errors, f"{where}.name", "must be a non-empty name (max 80 characters)")
         elif name in names:
             _add(errors, f"{where}.name", f"duplicate rule name {name!r}")
-        names.add(name)
+        else:
+            names.add(name)  # only valid names: a bad one may be unhashable (a list, an object)
         counter = [0]
         _validate_condition(rule.get("when"), fields, f"{where}.when", errors, 1, counter)
     return errors
@@ -113,7 +114,8 @@ def _validate_comparison(cond: dict, fields: dict, where: str, errors: Errors) -
 def _value_problem(spec: dict, value: Any) -> str | None:
     kind = spec["type"]
     if kind in ("number", "integer"):
-        if not _is_number(value) or not math.isfinite(value):
+        # Only floats can be infinite or NaN; math.isfinite would overflow on a huge int.
+        if not _is_number(value) or (isinstance(value, float) and not math.isfinite(value)):
             return f"must be a finite number, got {value!r}"
     elif kind == "boolean":
         if not isinstance(value, bool):

@@ -35,6 +35,17 @@ def _is_number(value: Any) -> bool:
     return isinstance(value, int | float) and not isinstance(value, bool)
 
 
+def is_finite_number(value: Any) -> bool:
+    """A real number (not a boolean) that is finite as a float. A huge int (10**400) is not:
+    it would overflow the moment the model sees it."""
+    if not _is_number(value):
+        return False
+    try:
+        return math.isfinite(value)
+    except OverflowError:
+        return False
+
+
 def describe(value: Any) -> str:
     """A short, safe rendering of a bad value for an error message."""
     if value is None:
@@ -113,7 +124,7 @@ def _validate_bounds(spec: dict, out: dict, where: str, errors: Errors) -> None:
         value = spec.get(bound)
         if value is None:
             continue
-        if not _is_number(value) or not math.isfinite(value):
+        if not is_finite_number(value):
             _add(errors, f"{where}.{bound}", "must be a finite number")
             continue
         if out["type"] == "integer" and not float(value).is_integer():
@@ -193,7 +204,7 @@ def _check_number(spec: dict, value: Any) -> tuple[Any, str | None]:
             None,
             f"must be {'an integer' if kind == 'integer' else 'a number'}, got {describe(value)}",
         )
-    if not math.isfinite(value):
+    if not is_finite_number(value):
         return None, "must be a finite number"
     if kind == "integer":
         if not float(value).is_integer():

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 import re
 from datetime import datetime
 from typing import Any
@@ -347,7 +346,7 @@ def _policy_create(
 
 
 def _number_between(value: Any, lo: float, hi: float) -> bool:
-    return schema._is_number(value) and math.isfinite(value) and lo <= value <= hi
+    return schema.is_finite_number(value) and lo <= value <= hi
 
 
 def _whole_between(value: Any, lo: int, hi: int) -> bool:

@@ -7,7 +7,6 @@ every item and field so that a client can fix a whole batch in one go.
 from __future__ import annotations
 
 import hashlib
-import math
 from dataclasses import dataclass
 from typing import Any
 
@@ -160,18 +159,14 @@ def _client_score(
     if outcome not in model.labels:
         labels = ", ".join(model.labels)
         errors["outcome"] = [f"must be one of {labels}; got {schema.describe(outcome)}"]
-    if (
-        not schema._is_number(confidence)
-        or not math.isfinite(confidence)
-        or not 0 <= confidence <= 1
-    ):
+    if not schema.is_finite_number(confidence) or not 0 <= confidence <= 1:
         errors["confidence"] = [f"must be a number from 0 to 1, got {schema.describe(confidence)}"]
     if explanation is not None and (
         not isinstance(explanation, dict)
         or len(canonical_json(explanation)) > MAX_EXPLANATION_CHARS
     ):
         errors["explanation"] = [f"must be an object of at most {MAX_EXPLANATION_CHARS} characters"]
-    return outcome, float(confidence) if schema._is_number(confidence) else None, explanation
+    return outcome, float(confidence) if schema.is_finite_number(confidence) else None, explanation
 
 
 def _version(model: MLModel, number: Any, *, scoring: bool, errors: Errors) -> ModelVersion | None:

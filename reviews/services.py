@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import logging
 from collections import defaultdict
 from dataclasses import dataclass
 from datetime import timedelta
@@ -14,15 +15,17 @@ from django.utils import timezone
 
 from audit import record_many
 from audit.canonical import canonical_json
+from core import bulk
 from core.errors import ApplicationError
 from models_registry import explain, scoring
 from models_registry.artifacts import estimator_for
-from models_registry.models import MLModel, RoutingPolicy
+from models_registry.models import RoutingPolicy
 from models_registry.services import current_policy, invalid
 from reviews import intake, routing
 from reviews.models import Decision, ProtectedAttribute, ReviewTask
 
 MAX_BULK = 1000
+logger = logging.getLogger(__name__)
 
 
 @dataclass
@@ -66,6 +69,7 @@ def decisions_ingest(*, items: list[Any], actor: User, prefix: str = "items") ->
             # Another request stored one of these external ids after we looked: look again.
             if attempt == 2:
                 raise
+            logger.info("ingest raced another request for the same external_id; retrying")
             existing = _existing(unique, prefix)
     by_key = {
         **{k: (d, False) for k, d in existing.items()},
@@ -186,11 +190,13 @@ def _store(scored: list[_Scored], actor: User) -> dict[tuple, Decision]:
     }
     _route(scored, policies, now)
     decisions = [_decision(s, policies[s.item.model.pk], actor, now) for s in scored]
-    Decision.objects.bulk_create(decisions)
-    ProtectedAttribute.objects.bulk_create(
-        ProtectedAttribute(decision=d, name=name, value=value)
-        for s, d in zip(scored, decisions, strict=True)
-        for name, value in sorted(s.item.groups.items())
+    bulk.insert(decisions)
+    bulk.insert(
+        [
+            ProtectedAttribute(decision=d, name=name, value=value)
+            for s, d in zip(scored, decisions, strict=True)
+            for name, value in sorted(s.item.groups.items())
+        ]
     )
     tasks = _tasks_for(scored, decisions, policies, now)
     record_many(
@@ -268,7 +274,7 @@ def _tasks_for(
                     created_at=now,
                 )
             )
-    ReviewTask.objects.bulk_create([task for group in tasks.values() for task in group])
+    bulk.insert([task for group in tasks.values() for task in group])
     return tasks
 
 
@@ -295,7 +301,3 @@ def _ingest_event(s: _Scored, decision: Decision, tasks: list[ReviewTask], actor
         "tasks": [{"id": task.pk, "kind": task.kind} for task in tasks],
     }
     return {"action": "decision.ingested", "actor": actor, "obj": decision, "payload": payload}
-
-
-def model_for_decisions(name: str) -> MLModel | None:
-    return MLModel.objects.filter(name=name).first()

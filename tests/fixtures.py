@@ -132,7 +132,7 @@ def tiny_pipeline(classifier=None) -> Pipeline:
                 ("scale", StandardScaler(), ["income", "debt", "years", "bankrupt"]),
                 ("encode", OneHotEncoder(handle_unknown="ignore"), ["history"]),
             ])),
-            ("classify", classifier or LogisticRegression(max_iter=1000)),
+            ("classify", LogisticRegression(max_iter=1000) if classifier is None else classifier),
         ]
     )  # fmt: skip
     return pipeline.fit(X, y)
