@@ -263,9 +263,7 @@ class VersionListApi(APIView):
     @extend_schema(responses=VersionOutSerializer(many=True))
     def get(self, request: Request, name: str) -> Response:
         model = _model_or_404(request.user, name)
-        versions = model.versions.select_related("model", "created_by", "promoted_by").defer(
-            "artifact"
-        )
+        versions = model.versions.select_related("model", "created_by", "promoted_by")
         return Response(VersionOutSerializer(versions, many=True).data)
 
     @extend_schema(
@@ -312,7 +310,7 @@ class VersionPromoteApi(APIView):
     @extend_schema(request=None, responses=VersionOutSerializer)
     def post(self, request: Request, name: str, number: int) -> Response:
         model = _owned_or_403(request.user, name)
-        version = get_object_or_404(model.versions.defer("artifact"), number=number)
+        version = get_object_or_404(model.versions, number=number)
         version = services.version_promote(version=version, actor=request.user)
         return Response(VersionOutSerializer(version).data)
 

@@ -90,6 +90,14 @@ def linear_view(
         return None
 
 
+def linear_probabilities(view: Linear, estimator: Any, specs: list[dict], rows: list[dict]):
+    """(transformed rows, predict_proba) with the preprocessing run once, not twice: the
+    explanation needs the transformed rows that scoring computes anyway."""
+    Z = _transform(view.pre, specs, rows)
+    final = estimator[-1] if isinstance(estimator, Pipeline) else estimator
+    return Z, np.asarray(final.predict_proba(Z), dtype=float)
+
+
 def _transform(pre: Any, specs: list[dict], rows: list[dict]) -> np.ndarray:
     X = frame(specs, rows)
     Z = X.to_numpy(dtype=float) if pre is None else pre.transform(X)
@@ -168,10 +176,16 @@ def explain(
     rows: list[dict],
     outcomes: list[str],
     linear: Linear | None = None,
+    transformed: np.ndarray | None = None,
 ) -> list[dict]:
-    """An explanation per row: method, contributions (largest first), counterfactual."""
+    """An explanation per row: method, contributions (largest first), counterfactual.
+    `transformed` may pass the rows already run through a linear model's preprocessing."""
     if method == LINEAR and linear is not None:
-        return _explain_linear(linear, estimator, specs, labels, favourable, rows, outcomes)
+        if transformed is None:
+            transformed = _transform(linear.pre, specs, rows)
+        return _explain_linear(
+            linear, estimator, specs, labels, favourable, rows, outcomes, transformed
+        )
     return _explain_by_baseline(estimator, specs, labels, favourable, baseline, rows, outcomes)
 
 
@@ -183,8 +197,8 @@ def _explain_linear(
     favourable: str,
     rows: list[dict],
     outcomes: list[str],
+    Z: np.ndarray,
 ) -> list[dict]:
-    Z = _transform(view.pre, specs, rows)
     names = [spec["name"] for spec in specs]
     C = np.column_stack([Z[:, view.columns[n]] @ view.coef[view.columns[n]] for n in names])
     logits = view.base + C.sum(axis=1)

@@ -64,6 +64,13 @@ class MLModel(models.Model):
         }
 
 
+class VersionManager(models.Manager):
+    def get_queryset(self) -> models.QuerySet:
+        # The artifact (often megabytes) is read only to load the estimator, once per process;
+        # every other read of a version leaves it in the database.
+        return super().get_queryset().defer("artifact")
+
+
 class ModelVersion(models.Model):
     """A trained artifact of a model, kept as a skops file (never a pickle)."""
 
@@ -100,8 +107,11 @@ class ModelVersion(models.Model):
     promoted_at = models.DateTimeField(null=True, blank=True)
     retired_at = models.DateTimeField(null=True, blank=True)
 
+    objects = VersionManager()
+
     class Meta:
         ordering = ["model", "-number"]
+        base_manager_name = "objects"
         constraints = [
             models.UniqueConstraint(fields=["model", "number"], name="version_number_unique"),
             models.UniqueConstraint(

@@ -96,7 +96,7 @@ def card_context(model: MLModel) -> dict:
     from models_registry.services import current_policy
 
     policy = current_policy(model)
-    versions = model.versions.defer("artifact").select_related("created_by", "promoted_by")
+    versions = model.versions.select_related("created_by", "promoted_by")
     return {
         "model": model,
         "features": [{**spec, "range": feature_range(spec)} for spec in model.features],

@@ -79,7 +79,7 @@ def policy_edit(request: HttpRequest, name: str) -> HttpResponse:
 @role_required(r.MODEL_OWNER)
 def version_promote(request: HttpRequest, name: str, number: int) -> HttpResponse:
     model = _owned(request, name)
-    version = get_object_or_404(model.versions.defer("artifact"), number=number)
+    version = get_object_or_404(model.versions, number=number)
     try:
         services.version_promote(version=version, actor=request.user)
     except ApplicationError as exc:

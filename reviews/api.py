@@ -83,7 +83,11 @@ class DecisionOutSerializer(serializers.ModelSerializer):
 
 
 def _with_related(qs: QuerySet[Decision]) -> QuerySet[Decision]:
-    return qs.select_related("model", "model_version").prefetch_related("protected", "tasks")
+    return (
+        qs.select_related("model", "model_version")
+        .defer("model_version__artifact")  # select_related would otherwise read the artifact
+        .prefetch_related("protected", "tasks")
+    )
 
 
 def _out(request: Request, decisions, **kwargs) -> dict:

@@ -18,7 +18,7 @@ from audit.canonical import canonical_json
 from core import bulk
 from core.errors import ApplicationError
 from models_registry import explain, scoring
-from models_registry.artifacts import estimator_for
+from models_registry.artifacts import class_labels, estimator_for
 from models_registry.models import RoutingPolicy
 from models_registry.services import current_policy, invalid
 from reviews import intake, routing
@@ -147,7 +147,12 @@ def _score_with_version(items: list[intake.Item]) -> list[_Scored]:
     version, model = items[0].version, items[0].model
     estimator = estimator_for(version)
     rows = [item.features for item in items]
-    scores = scoring.score(estimator, model.features, rows)
+    linear = explain.linear_for(version, estimator) if version.explainer == explain.LINEAR else None
+    if linear is not None:
+        transformed, proba = explain.linear_probabilities(linear, estimator, model.features, rows)
+    else:
+        transformed, proba = None, scoring.probabilities(estimator, model.features, rows)
+    scores = scoring.scores_from(class_labels(estimator), proba)
     explanations = explain.explain(
         estimator=estimator,
         method=version.explainer,
@@ -157,9 +162,8 @@ def _score_with_version(items: list[intake.Item]) -> list[_Scored]:
         baseline=version.baseline,
         rows=rows,
         outcomes=[s.outcome for s in scores],
-        linear=explain.linear_for(version, estimator)
-        if version.explainer == explain.LINEAR
-        else None,
+        linear=linear,
+        transformed=transformed,
     )
     return [_Scored(i, s, e) for i, s, e in zip(items, scores, explanations, strict=True)]
 

@@ -36,6 +36,18 @@ def test_the_demo_trains_a_real_model_and_ingests_real_applications(demo):
     assert ProtectedAttribute.objects.filter(name="race").count() == decisions.count()
 
 
+def test_the_demo_decisions_arrive_through_the_api_with_the_services_token(demo):
+    from audit.models import AuditEvent
+    from core.models import ServiceToken
+
+    token = ServiceToken.objects.get(name="mortgage-scorer")
+    assert token.last_used_at is not None  # authenticated by the API's token check
+    actors = set(
+        AuditEvent.objects.filter(action="decision.ingested").values_list("actor", flat=True)
+    )
+    assert actors == {"service:svc-mortgage-scorer"}
+
+
 def test_the_demo_prints_the_url_and_every_role_login(demo):
     assert "http://127.0.0.1:8000/" in demo
     for username in ("alice", "bob", "carol", "dave", "erin"):
