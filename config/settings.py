@@ -230,7 +230,20 @@ CELERY_TASK_TIME_LIMIT = 15 * 60
 CELERY_TASK_SOFT_TIME_LIMIT = 14 * 60
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_TIMEZONE = "UTC"
-CELERY_BEAT_SCHEDULE: dict[str, dict] = {}
+CELERY_BEAT_SCHEDULE: dict[str, dict] = {
+    "expire-review-leases": {"task": "reviews.tasks.expire_leases", "schedule": 60.0},
+}
+
+# The review queue.
+REVIEW_LEASE_MINUTES = envint("REVIEW_LEASE_MINUTES", 15)
+REVIEW_REASON_CODES = envlist(
+    "REVIEW_REASON_CODES", "model_error,missing_information,policy_exception,other"
+)
+# Automation bias: agrees with the model at least this often AND takes at most this fraction
+# of the median time of other reviewers, over at least this many reviews.
+AUTOMATION_BIAS_AGREE_RATE = envfloat("AUTOMATION_BIAS_AGREE_RATE", 0.95)
+AUTOMATION_BIAS_SPEED_RATIO = envfloat("AUTOMATION_BIAS_SPEED_RATIO", 0.5)
+AUTOMATION_BIAS_MIN_REVIEWS = envint("AUTOMATION_BIAS_MIN_REVIEWS", 20)
 
 LOGGING = {
     "version": 1,

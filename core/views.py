@@ -9,6 +9,8 @@ from core import roles as r
 # Where each role works, in the order the home page lists them.
 PLACES = [
     (r.REVIEWER, "reviews:queue", "Review queue", "Claim the next case; confirm or override it."),
+    (r.SENIOR_REVIEWER, "reviews:stats", "Reviewer statistics", "Agreement, speed, accuracy."),
+    (r.AUDITOR, "reviews:stats", "Reviewer statistics", "Agreement, speed, automation bias."),
     (r.AUDITOR, "audit:home", "Audit trail", "Verify the chain, browse events, export the log."),
     (r.MODEL_OWNER, "models_registry:list", "Models", "Model cards, versions, routing policies."),
     (r.AUDITOR, "models_registry:list", "Model cards", "What each model is for and how it does."),

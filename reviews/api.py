@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from django.db.models import QuerySet
+from django.http import Http404
 from django.shortcuts import get_object_or_404
 from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
 from rest_framework import serializers, status
@@ -15,7 +16,8 @@ from core import roles as r
 from core.errors import forbidden
 from core.permissions import role_permission
 from reviews import selectors, services
-from reviews.models import REASONS, Decision
+from reviews.models import REASONS, Decision, Review, ReviewTask
+from reviews.stats import reviewer_stats
 
 READERS = (r.AUDITOR, r.SENIOR_REVIEWER, r.MODEL_OWNER, r.MODEL_SERVICE)
 
@@ -217,3 +219,238 @@ class DecisionDetailApi(APIView):
             _with_related(selectors.decisions_visible_to(request.user)), pk=decision_id
         )
         return Response(_out(request, decision))
+
+
+# --- the review queue -------------------------------------------------------------------------
+
+REVIEWERS = (r.REVIEWER,)
+
+
+def _task_or_404(request: Request, task_id: int):
+    task = selectors.task_for(request.user, task_id)
+    if task is None:
+        raise Http404("No such task.")
+    return task
+
+
+def _task_response(request: Request, task, code: int = status.HTTP_200_OK) -> Response:
+    task = _task_or_404(request, task.pk)
+    return Response(selectors.task_data(task, request.user), status=code)
+
+
+class TaskOut(serializers.Serializer):
+    """A review task as its holder sees it (documentation of the response)."""
+
+    id = serializers.IntegerField()
+    kind = serializers.CharField()
+    state = serializers.CharField()
+    priority = serializers.IntegerField()
+    due_at = serializers.DateTimeField()
+    claimed_at = serializers.DateTimeField()
+    lease_expires_at = serializers.DateTimeField()
+    blind = serializers.BooleanField()
+    note = serializers.CharField()
+    assignee = serializers.CharField()
+    decision = serializers.JSONField(
+        help_text="features, routing and, unless blind, the model's outcome, confidence and "
+        "explanation"
+    )
+
+
+class ReviewTaskListApi(APIView):
+    """The tasks you hold now."""
+
+    permission_classes = [role_permission(*REVIEWERS)]
+
+    @extend_schema(responses=TaskOut(many=True))
+    def get(self, request: Request) -> Response:
+        claims = selectors.queue_summary(request.user)["my_claims"]
+        return Response(
+            [selectors.task_data(_task_or_404(request, t.pk), request.user) for t in claims]
+        )
+
+
+class ReviewTaskClaimApi(APIView):
+    """Claim the next task: highest priority, then earliest due. 204 when nothing is eligible."""
+
+    permission_classes = [role_permission(*REVIEWERS)]
+
+    class ClaimSerializer(serializers.Serializer):
+        model = serializers.CharField(required=False)
+        kind = serializers.ChoiceField(choices=ReviewTask.Kind.choices, required=False)
+
+    @extend_schema(request=ClaimSerializer, responses={200: TaskOut, 204: None})
+    def post(self, request: Request) -> Response:
+        filters = self.ClaimSerializer(data=request.data or request.query_params)
+        filters.is_valid(raise_exception=True)
+        task = services.task_claim_next(reviewer=request.user, **filters.validated_data)
+        if task is None:
+            return Response(status=status.HTTP_204_NO_CONTENT)
+        return _task_response(request, task)
+
+
+class ReviewTaskDetailApi(APIView):
+    """A task you hold (seniors and auditors may open any)."""
+
+    permission_classes = [role_permission(r.REVIEWER, r.AUDITOR)]
+
+    @extend_schema(responses=TaskOut)
+    def get(self, request: Request, task_id: int) -> Response:
+        task = _task_or_404(request, task_id)
+        return Response(selectors.task_data(task, request.user))
+
+
+class ReviewSubmitApi(APIView):
+    """Answer the task you hold: agree, or override with an outcome, reason code and rationale.
+    In blind review give your outcome and rationale. 409 when your lease was lost."""
+
+    permission_classes = [role_permission(*REVIEWERS)]
+
+    class AnswerSerializer(serializers.Serializer):
+        verdict = serializers.ChoiceField(choices=Review.Verdict.choices, required=False)
+        outcome = serializers.CharField(required=False)
+        reason_code = serializers.CharField(required=False, allow_blank=True)
+        rationale = serializers.CharField(required=False, allow_blank=True)
+
+    @extend_schema(
+        request=AnswerSerializer,
+        responses={
+            201: inline_serializer(
+                "ReviewOut",
+                {
+                    "id": serializers.IntegerField(),
+                    "task": serializers.IntegerField(),
+                    "verdict": serializers.CharField(),
+                    "outcome": serializers.CharField(),
+                    "agrees_with_model": serializers.BooleanField(),
+                    "model_outcome": serializers.CharField(),
+                    "seconds_spent": serializers.FloatField(),
+                    "model_hidden": serializers.BooleanField(),
+                    "decision_status": serializers.CharField(),
+                    "final_outcome": serializers.CharField(),
+                },
+            )
+        },
+    )
+    def post(self, request: Request, task_id: int) -> Response:
+        data = _valid_data(self.AnswerSerializer, request.data)
+        review = services.review_submit(task_id=task_id, reviewer=request.user, data=data)
+        decision = Decision.objects.get(pk=review.decision_id)
+        body = {
+            "id": review.pk,
+            "task": review.task_id,
+            "verdict": review.verdict,
+            "outcome": review.outcome,
+            "agrees_with_model": review.agrees_with_model,
+            "model_outcome": decision.model_outcome,  # revealed once answered
+            "seconds_spent": review.seconds_spent,
+            "model_hidden": review.model_hidden,
+            "decision_status": decision.status,
+            "final_outcome": decision.final_outcome,
+        }
+        return Response(body, status=status.HTTP_201_CREATED)
+
+
+def _valid_data(serializer_class, data) -> dict:
+    serializer = serializer_class(data=data)
+    serializer.is_valid(raise_exception=True)
+    return dict(serializer.validated_data)
+
+
+class ReviewTaskReleaseApi(APIView):
+    """Give a task you hold back to the queue."""
+
+    permission_classes = [role_permission(*REVIEWERS)]
+
+    @extend_schema(request=None, responses=TaskOut)
+    def post(self, request: Request, task_id: int) -> Response:
+        task = services.task_release(task_id=task_id, reviewer=request.user)
+        return _task_response_any(request, task)
+
+
+def _task_response_any(request: Request, task) -> Response:
+    """A task the caller no longer holds, shown as a senior would see it (nothing is hidden
+    that they have not already seen)."""
+    task.refresh_from_db()
+    data = selectors.task_data(task, request.user)
+    data["decision"] = {"id": task.decision_id}
+    return Response(data)
+
+
+class ReviewTaskRenewApi(APIView):
+    """Extend the lease on a task you are working on."""
+
+    permission_classes = [role_permission(*REVIEWERS)]
+
+    @extend_schema(request=None, responses=TaskOut)
+    def post(self, request: Request, task_id: int) -> Response:
+        task = services.task_renew(task_id=task_id, reviewer=request.user)
+        return _task_response(request, task)
+
+
+class ReviewTaskEscalateApi(APIView):
+    """Hand a task you hold to a senior reviewer, with a note; returns the senior's new task."""
+
+    permission_classes = [role_permission(*REVIEWERS)]
+
+    class EscalateSerializer(serializers.Serializer):
+        note = serializers.CharField(allow_blank=True, max_length=5000)
+
+    @extend_schema(request=EscalateSerializer, responses={201: TaskOut})
+    def post(self, request: Request, task_id: int) -> Response:
+        data = _valid_data(self.EscalateSerializer, request.data)
+        task = services.task_escalate(task_id=task_id, reviewer=request.user, note=data["note"])
+        data = selectors.task_data(task, request.user)
+        data["decision"] = {"id": task.decision_id}
+        return Response(data, status=status.HTTP_201_CREATED)
+
+
+class GoldMarkApi(APIView):
+    """Mark a decision's known correct outcome (its model's owner); it is served to `copies`
+    reviewers like any task and their accuracy is reported."""
+
+    permission_classes = [role_permission(r.MODEL_OWNER)]
+
+    class GoldSerializer(serializers.Serializer):
+        outcome = serializers.CharField()
+        copies = serializers.IntegerField(default=1)
+        note = serializers.CharField(required=False, allow_blank=True, max_length=2000)
+
+    @extend_schema(
+        request=GoldSerializer,
+        responses={
+            201: inline_serializer(
+                "GoldOut",
+                {"decision": serializers.IntegerField(), "outcome": serializers.CharField()},
+            )
+        },
+    )
+    def post(self, request: Request, decision_id: int) -> Response:
+        decision = get_object_or_404(selectors.decisions_visible_to(request.user), pk=decision_id)
+        data = _valid_data(self.GoldSerializer, request.data)
+        gold = services.gold_mark(decision=decision, actor=request.user, **data)
+        return Response(
+            {"decision": decision.pk, "outcome": gold.outcome}, status=status.HTTP_201_CREATED
+        )
+
+
+class ReviewStatsApi(APIView):
+    """Per reviewer: reviews, override rate, median seconds, Cohen's kappa with other reviewers
+    on double-reviewed decisions, accuracy on gold items, automation-bias flag."""
+
+    permission_classes = [role_permission(r.SENIOR_REVIEWER, r.AUDITOR)]
+
+    class StatsOut(serializers.Serializer):
+        reviewer = serializers.CharField()
+        reviews = serializers.IntegerField()
+        override_rate = serializers.FloatField(allow_null=True)
+        median_seconds = serializers.FloatField(allow_null=True)
+        double_reviewed = serializers.IntegerField()
+        kappa = serializers.FloatField(allow_null=True)
+        gold_reviews = serializers.IntegerField()
+        gold_accuracy = serializers.FloatField(allow_null=True)
+        automation_bias = serializers.BooleanField()
+
+    @extend_schema(responses=StatsOut(many=True))
+    def get(self, request: Request) -> Response:
+        return Response([s.as_dict() for s in reviewer_stats()])

@@ -116,6 +116,10 @@ class ReviewTask(models.Model):
     priority = models.SmallIntegerField(default=0)
     due_at = models.DateTimeField()
     senior_only = models.BooleanField(default=False)
+    # Fixed when the task is opened, from the policy then in force.
+    blind = models.BooleanField(default=False)
+    # A known-answer check: served like any task; the answer is compared, the decision untouched.
+    is_gold = models.BooleanField(default=False)
     note = models.TextField(blank=True)
     assignee = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
@@ -138,6 +142,12 @@ class ReviewTask(models.Model):
                 condition=Q(state="claimed"),
                 name="task_claimed_idx",
             ),
+            models.Index(
+                fields=["lease_expires_at"],
+                condition=Q(state="claimed"),
+                name="task_lease_idx",
+            ),
+            models.Index(fields=["decision", "assignee"], name="task_involved_idx"),
             models.Index(fields=["decision", "state"], name="task_decision_idx"),
         ]
 
@@ -157,3 +167,52 @@ class ActiveLearningDay(models.Model):
 
     def __str__(self) -> str:
         return f"{self.model_id} {self.day}: {self.used}"
+
+
+class Review(models.Model):
+    """A reviewer's answer to a task."""
+
+    class Verdict(models.TextChoices):
+        AGREE = "agree"
+        OVERRIDE = "override"
+
+    task = models.OneToOneField(ReviewTask, on_delete=models.PROTECT, related_name="review")
+    decision = models.ForeignKey(Decision, on_delete=models.PROTECT, related_name="reviews")
+    reviewer = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
+    )
+    kind = models.CharField(max_length=20, choices=ReviewTask.Kind.choices)
+    verdict = models.CharField(max_length=10, choices=Verdict.choices)
+    outcome = models.CharField(max_length=100)
+    agrees_with_model = models.BooleanField()
+    reason_code = models.CharField(max_length=50, blank=True)
+    rationale = models.TextField(blank=True)
+    seconds_spent = models.FloatField()
+    model_hidden = models.BooleanField()
+    is_gold = models.BooleanField(default=False)
+    gold_correct = models.BooleanField(null=True, blank=True)
+    created_at = models.DateTimeField()
+
+    class Meta:
+        indexes = [
+            models.Index(fields=["reviewer", "created_at"], name="review_reviewer_idx"),
+            models.Index(fields=["decision"], name="review_decision_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"review {self.pk} of decision {self.decision_id}: {self.outcome}"
+
+
+class GoldLabel(models.Model):
+    """The known correct outcome of a decision, used to check reviewers' accuracy."""
+
+    decision = models.OneToOneField(Decision, on_delete=models.PROTECT, related_name="gold")
+    outcome = models.CharField(max_length=100)
+    note = models.TextField(blank=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
+    )
+    created_at = models.DateTimeField()
+
+    def __str__(self) -> str:
+        return f"gold {self.decision_id}: {self.outcome}"

@@ -9,7 +9,7 @@ from django.db.models import Q, QuerySet
 
 from core import roles as r
 from models_registry.models import MLModel
-from reviews.models import Decision
+from reviews.models import Decision, ReviewTask
 
 
 def models_for_ingest(user: User) -> QuerySet[MLModel]:
@@ -63,3 +63,123 @@ def decisions_filtered(
     if until:
         decisions = decisions.filter(received_at__lt=until)
     return decisions
+
+
+# --- the review queue ------------------------------------------------------------------------
+
+# Routing details that would give the model's answer away in blind review.
+_REVEALING_FIELDS = {"outcome", "confidence"}
+
+
+def blind_routing(routing: dict) -> dict:
+    """The routing record without what reveals the model's outcome or confidence: the reasons,
+    and the names of the high-stakes rules that fired."""
+    high = next((c for c in routing.get("conditions", []) if c["name"] == "high_stakes"), None)
+    rules = [rule["name"] for rule in (high or {}).get("rules", []) if rule["fired"]]
+    return {"reasons": routing.get("reasons", []), "high_stakes_rules": rules}
+
+
+def reveals_model(task: ReviewTask, viewer: User) -> bool:
+    """Blind tasks hide the model's answer from the reviewer who holds them until they answer."""
+    if not task.blind or task.state == ReviewTask.State.DONE:
+        return True
+    return task.assignee_id != viewer.pk
+
+
+def case_data(task: ReviewTask, viewer: User) -> dict:
+    """What the reviewer works from. Protected attributes are never part of it."""
+    decision = task.decision
+    reveal = reveals_model(task, viewer)
+    data = {
+        "id": decision.pk,
+        "model": decision.model.name,
+        "external_id": decision.external_id,
+        "subject_ref": decision.subject_ref,
+        "received_at": decision.received_at,
+        "features": decision.features,
+        "routing": decision.routing if reveal else blind_routing(decision.routing),
+        "model_hidden": not reveal,
+    }
+    if reveal:
+        data.update(
+            model_version=decision.model_version.number if decision.model_version else None,
+            model_outcome=decision.model_outcome,
+            confidence=decision.confidence,
+            probabilities=decision.probabilities,
+            explanation=decision.explanation,
+        )
+    return data
+
+
+def task_data(task: ReviewTask, viewer: User) -> dict:
+    return {
+        "id": task.pk,
+        "kind": task.kind,
+        "state": task.state,
+        "priority": task.priority,
+        "due_at": task.due_at,
+        "claimed_at": task.claimed_at,
+        "lease_expires_at": task.lease_expires_at,
+        "blind": task.blind,
+        "note": task.note,
+        "assignee": task.assignee.username if task.assignee_id else None,
+        "decision": case_data(task, viewer),
+    }
+
+
+def task_for(viewer: User, task_id: int) -> ReviewTask | None:
+    """A task the viewer may open: one they hold or held, or any for seniors and auditors."""
+    tasks = ReviewTask.objects.select_related(
+        "decision__model", "decision__model_version", "assignee"
+    ).defer("decision__model_version__artifact")
+    if not r.has_role(viewer, r.SENIOR_REVIEWER, r.AUDITOR):
+        tasks = tasks.filter(assignee=viewer)
+    return tasks.filter(pk=task_id).first()
+
+
+def queue_summary(viewer: User) -> dict:
+    from django.db.models import Count, Q
+    from django.utils import timezone
+
+    from reviews.services.queue import eligible_tasks
+
+    now = timezone.now()
+    open_tasks = ReviewTask.objects.filter(state=ReviewTask.State.OPEN)
+    by_model_kind = (
+        open_tasks.values("decision__model__name", "kind")
+        .annotate(open=Count("id"), overdue=Count("id", filter=Q(due_at__lt=now)))
+        .order_by("decision__model__name", "kind")
+    )
+    return {
+        "counts": [
+            {
+                "model": row["decision__model__name"],
+                "kind": row["kind"],
+                "open": row["open"],
+                "overdue": row["overdue"],
+            }
+            for row in by_model_kind
+        ],
+        "eligible": eligible_tasks(viewer).count(),
+        "my_claims": list(
+            ReviewTask.objects.filter(state=ReviewTask.State.CLAIMED, assignee=viewer)
+            .select_related("decision__model")
+            .order_by("lease_expires_at")
+        ),
+        "overdue": list(
+            open_tasks.filter(due_at__lt=now)
+            .select_related("decision__model")
+            .order_by("due_at")[:20]
+        ),
+        "overdue_count": open_tasks.filter(due_at__lt=now).count(),
+    }
+
+
+def decision_history(decision: Decision) -> list:
+    from audit.models import AuditEvent
+
+    return list(
+        AuditEvent.objects.filter(object_type="decision", object_id=str(decision.pk)).order_by(
+            "seq"
+        )
+    )

@@ -1,20 +1,128 @@
+"""The reviewer's workspace. Every form works without JavaScript; review.js only adds keys,
+the lease countdown and lease renewal."""
+
 from __future__ import annotations
 
-from django.db.models import Count
-from django.http import HttpRequest, HttpResponse
-from django.shortcuts import render
+from django.contrib import messages
+from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.views.decorators.http import require_POST
 
+from core import roles as r
+from core.errors import ApplicationError
 from core.permissions import role_required
-from core.roles import REVIEWER
+from reviews import presentation, selectors, services
 from reviews.models import ReviewTask
+from reviews.stats import reviewer_stats
 
 
-@role_required(REVIEWER)
+@role_required(r.REVIEWER)
 def queue(request: HttpRequest) -> HttpResponse:
-    counts = (
-        ReviewTask.objects.filter(state=ReviewTask.State.OPEN)
-        .values("decision__model__name", "kind")
-        .annotate(n=Count("id"))
-        .order_by("decision__model__name", "kind")
+    return render(request, "reviews/queue.html", selectors.queue_summary(request.user))
+
+
+@require_POST
+@role_required(r.REVIEWER)
+def next_task(request: HttpRequest) -> HttpResponse:
+    return _to_next(request)
+
+
+def _to_next(request: HttpRequest) -> HttpResponse:
+    task = services.task_claim_next(reviewer=request.user)
+    if task is None:
+        messages.info(request, "Nothing is waiting for you right now.")
+        return redirect("reviews:queue")
+    return redirect("reviews:case", task_id=task.pk)
+
+
+def _task(request: HttpRequest, task_id: int) -> ReviewTask:
+    task = selectors.task_for(request.user, task_id)
+    if task is None:
+        raise Http404("No such task.")
+    return task
+
+
+@role_required(r.REVIEWER, r.AUDITOR)
+def case(
+    request: HttpRequest, task_id: int, *, errors: dict | None = None, status: int = 200
+) -> HttpResponse:
+    task = _task(request, task_id)
+    context = presentation.case_context(task, request.user)
+    context.update(errors=errors or {}, posted=request.POST if errors else {})
+    return render(request, "reviews/case.html", context, status=status)
+
+
+@require_POST
+@role_required(r.REVIEWER)
+def decide(request: HttpRequest, task_id: int) -> HttpResponse:
+    data = {
+        key: request.POST.get(key, "") for key in ("verdict", "outcome", "reason_code", "rationale")
+    }
+    try:
+        review = services.review_submit(task_id=task_id, reviewer=request.user, data=data)
+    except ApplicationError as exc:
+        return _refused(request, task_id, exc)
+    messages.success(request, presentation.after_review_message(review))
+    return _to_next(request)
+
+
+def _refused(request: HttpRequest, task_id: int, exc: ApplicationError) -> HttpResponse:
+    if exc.code == "invalid":
+        return case(request, task_id, errors=exc.fields, status=400)
+    messages.error(request, exc.message)
+    return redirect("reviews:queue")
+
+
+@require_POST
+@role_required(r.REVIEWER)
+def release(request: HttpRequest, task_id: int) -> HttpResponse:
+    try:
+        services.task_release(task_id=task_id, reviewer=request.user)
+    except ApplicationError as exc:
+        return _refused(request, task_id, exc)
+    messages.info(request, "The task is back in the queue.")
+    return redirect("reviews:queue")
+
+
+@require_POST
+@role_required(r.REVIEWER)
+def escalate(request: HttpRequest, task_id: int) -> HttpResponse:
+    try:
+        services.task_escalate(
+            task_id=task_id, reviewer=request.user, note=request.POST.get("note", "")
+        )
+    except ApplicationError as exc:
+        return _refused(request, task_id, exc)
+    messages.success(request, "Escalated to a senior reviewer.")
+    return _to_next(request)
+
+
+@require_POST
+@role_required(r.REVIEWER)
+def renew(request: HttpRequest, task_id: int) -> HttpResponse:
+    wants_json = "application/json" in request.headers.get("Accept", "")
+    try:
+        task = services.task_renew(task_id=task_id, reviewer=request.user)
+    except ApplicationError as exc:
+        if wants_json:
+            return JsonResponse({"error": exc.message}, status=exc.status)
+        return _refused(request, task_id, exc)
+    if wants_json:
+        return JsonResponse({"lease_expires_at": task.lease_expires_at.isoformat()})
+    messages.info(request, "Your lease is renewed.")
+    return redirect(reverse("reviews:case", args=[task_id]))
+
+
+@role_required(r.SENIOR_REVIEWER, r.AUDITOR)
+def stats(request: HttpRequest) -> HttpResponse:
+    from django.conf import settings
+
+    thresholds = {
+        "agree": settings.AUTOMATION_BIAS_AGREE_RATE,
+        "speed": settings.AUTOMATION_BIAS_SPEED_RATIO,
+        "min_reviews": settings.AUTOMATION_BIAS_MIN_REVIEWS,
+    }
+    return render(
+        request, "reviews/stats.html", {"rows": reviewer_stats(), "thresholds": thresholds}
     )
-    return render(request, "reviews/queue.html", {"counts": counts})

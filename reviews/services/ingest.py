@@ -1,4 +1,4 @@
-"""State changes of decisions and review tasks. Each runs in one transaction with its audit."""
+"""Ingestion: validate, score, explain, route and store predictions, all or nothing."""
 
 from __future__ import annotations
 
@@ -273,6 +273,7 @@ def _tasks_for(
                 ReviewTask(
                     decision=decision,
                     kind=kind,
+                    blind=policy.blind_review,
                     priority=s.route.priority,
                     due_at=now + timedelta(hours=policy.sla_hours),
                     created_at=now,

@@ -1,0 +1,156 @@
+"""Turning a decision into what a person reads: formatted features, reasons in words,
+explanation bars, the counterfactual as a sentence."""
+
+from __future__ import annotations
+
+from django.contrib.auth.models import User
+from django.utils import timezone
+
+from reviews import selectors
+from reviews.models import Review, ReviewTask
+
+METHODS = {
+    "linear_exact": "Exact contributions of each feature to the model's log-odds of {towards}.",
+    "replace_with_baseline": "How much the probability of {towards} changes when a feature is "
+    "replaced by a typical value (training median or mode).",
+    "client": "Explanation sent by the model service.",
+}
+
+
+def humanize(name: str) -> str:
+    return name.replace("_", " ").capitalize()
+
+
+def value_text(spec: dict | None, value: object) -> str:
+    if value is None:
+        return "not given"
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, float):
+        text = (
+            f"{value:,.2f}".rstrip("0").rstrip(".") if not value.is_integer() else f"{value:,.0f}"
+        )
+    elif isinstance(value, int):
+        text = f"{value:,}"
+    else:
+        text = str(value).replace("_", " ")
+    unit = (spec or {}).get("unit", "")
+    return f"{text} {unit}".strip() if unit and unit != "%" else f"{text}{unit}"
+
+
+def feature_rows(specs: list[dict], features: dict) -> list[dict]:
+    return [
+        {
+            "name": spec["name"],
+            "label": humanize(spec["name"]),
+            "value": value_text(spec, features.get(spec["name"])),
+            "description": spec.get("description", ""),
+            "actionable": spec.get("actionable", False),
+        }
+        for spec in specs
+    ]
+
+
+def explanation_bars(explanation: dict, specs: list[dict]) -> dict:
+    by_name = {spec["name"]: spec for spec in specs}
+    contributions = explanation.get("contributions") or []
+    biggest = max((abs(c["contribution"]) for c in contributions), default=0) or 1
+    towards = explanation.get("towards", "")
+    return {
+        "method": explanation.get("method", ""),
+        "method_text": METHODS.get(explanation.get("method"), "").format(towards=towards),
+        "towards": towards,
+        "bars": [
+            {
+                "label": humanize(c["feature"]),
+                "value": value_text(by_name.get(c["feature"]), c.get("value")),
+                "contribution": c["contribution"],
+                "width": round(100 * abs(c["contribution"]) / biggest, 1),
+                "direction": "for" if c["contribution"] >= 0 else "against",
+            }
+            for c in contributions
+        ],
+    }
+
+
+def counterfactual_text(counterfactual: dict | None, specs: list[dict]) -> list[str]:
+    """The smallest change that flips the outcome, then the alternatives, as sentences."""
+    if not counterfactual:
+        return []
+    by_name = {spec["name"]: spec for spec in specs}
+    items = [counterfactual, *counterfactual.get("alternatives", [])]
+    return [
+        f"The outcome would have been {c['outcome']} if {humanize(c['feature']).lower()} had been "
+        f"{value_text(by_name.get(c['feature']), c['to'])} instead of "
+        f"{value_text(by_name.get(c['feature']), c['from'])}."
+        for c in items
+    ]
+
+
+def reasons_in_words(routing: dict) -> list[str]:
+    """Why a person must look at this decision, from the routing record (full or blind)."""
+    words = []
+    conditions = {c["name"]: c for c in routing.get("conditions", [])}
+    for reason in routing.get("reasons", []):
+        detail = conditions.get(reason, {})
+        if reason == "low_confidence" and "confidence" in detail:
+            words.append(
+                f"Low confidence: {detail['confidence']:.0%} is below the "
+                f"{detail['threshold']:.0%} threshold."
+            )
+        elif reason == "high_stakes":
+            fired = [rule["name"] for rule in detail.get("rules", []) if rule["fired"]]
+            fired = fired or routing.get("high_stakes_rules", [])
+            words.append("High stakes: " + (", ".join(fired) or "a high-stakes rule") + ".")
+        else:
+            words.append(
+                {
+                    "low_confidence": "Low confidence.",
+                    "random_audit": "Picked at random for audit (whatever the model said).",
+                    "active_learning": "Among the model's most uncertain cases today: your answer "
+                    "teaches it.",
+                    "review_all": "Every decision is reviewed at the moment (review-all is on).",
+                }[reason]
+            )
+    return words
+
+
+def case_context(task: ReviewTask, viewer: User) -> dict:
+    from django.conf import settings
+
+    decision = task.decision
+    model = decision.model
+    reveal = selectors.reveals_model(task, viewer)
+    routing = decision.routing if reveal else selectors.blind_routing(decision.routing)
+    holder = task.state == ReviewTask.State.CLAIMED and task.assignee_id == viewer.pk
+    lease_left = (task.lease_expires_at - timezone.now()).total_seconds() if holder else None
+    return {
+        "task": task,
+        "decision": decision,
+        "model": model,
+        "reveal": reveal,
+        "confidence": f"{decision.confidence:.1%}".replace(".0%", "%"),
+        "holder": holder,
+        "lease_seconds": max(0, int(lease_left)) if lease_left is not None else None,
+        "features": feature_rows(model.features, decision.features),
+        "reasons": reasons_in_words(routing),
+        "explanation": explanation_bars(decision.explanation, model.features) if reveal else None,
+        "counterfactual": counterfactual_text(
+            decision.explanation.get("counterfactual"), model.features
+        )
+        if reveal
+        else [],
+        "labels": model.labels,
+        "other_labels": [label for label in model.labels if label != decision.model_outcome],
+        "reason_codes": settings.REVIEW_REASON_CODES,
+        # A known-answer check must look like any other case: its history would give it away.
+        "history": [] if task.is_gold else selectors.decision_history(decision),
+    }
+
+
+def after_review_message(review: Review) -> str:
+    said = f"Saved. You said {review.outcome}"
+    if review.model_hidden:
+        model_said = review.decision.model_outcome
+        return f"{said}; the model, hidden from you until now, had said {model_said}."
+    return f"{said} ({'agreeing with' if review.agrees_with_model else 'overriding'} the model)."

@@ -1,0 +1,464 @@
+"""The review queue: claims and leases, answers, agreement and adjudication, escalation, and
+known-answer (gold) checks.
+
+A claim is a lease. Two reviewers never hold the same task: on PostgreSQL the next task is
+locked with SELECT … FOR UPDATE SKIP LOCKED, elsewhere it is taken with a conditional update
+whose row count says who won. A reviewer is never given a second task on a decision they
+already hold, answered or escalated, so second opinions go to someone else and adjudication to
+a senior reviewer who had no part in the decision.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from django.conf import settings
+from django.contrib.auth.models import User
+from django.db import connection, transaction
+from django.db.models import Exists, OuterRef, QuerySet
+from django.http import Http404
+from django.utils import timezone
+
+from audit import record, record_many
+from audit.log import Actor
+from core import roles as r
+from core.errors import ApplicationError
+from models_registry.services import invalid
+from reviews.models import Decision, GoldLabel, Review, ReviewTask
+
+OPEN, CLAIMED = ReviewTask.State.OPEN, ReviewTask.State.CLAIMED
+DONE, CANCELLED = ReviewTask.State.DONE, ReviewTask.State.CANCELLED
+ADJUDICATION_PRIORITY = 90
+GOLD_PRIORITY = 20
+# pg_advisory_xact_lock namespace: one claim at a time per reviewer (two tabs claiming at once
+# could otherwise take both tasks of one decision).
+CLAIM_LOCK_BASE = 0x4F56_0000_0000
+
+
+def lease() -> timedelta:
+    return timedelta(minutes=settings.REVIEW_LEASE_MINUTES)
+
+
+def _event(action: str, actor: Actor, task: ReviewTask, **payload: Any) -> dict:
+    """Queue events are filed under their decision, so a decision's history is one query."""
+    return {
+        "action": action,
+        "actor": actor,
+        "object_type": "decision",
+        "object_id": task.decision_id,
+        "payload": {"task": task.pk, "kind": task.kind, **payload},
+    }
+
+
+# --- claiming ------------------------------------------------------------------------------
+
+
+def eligible_tasks(
+    reviewer: User, *, model: str | None = None, kind: str | None = None
+) -> QuerySet[ReviewTask]:
+    """Open tasks this reviewer may take, next first: highest priority, then earliest due."""
+    tasks = ReviewTask.objects.filter(state=OPEN)
+    if not r.has_role(reviewer, r.SENIOR_REVIEWER):
+        tasks = tasks.filter(senior_only=False)
+    if model:
+        tasks = tasks.filter(decision__model__name=model)
+    if kind:
+        tasks = tasks.filter(kind=kind)
+    involved = ReviewTask.objects.filter(decision_id=OuterRef("decision_id"), assignee=reviewer)
+    return tasks.exclude(Exists(involved)).order_by("-priority", "due_at", "id")
+
+
+def task_claim_next(
+    *, reviewer: User, model: str | None = None, kind: str | None = None
+) -> ReviewTask | None:
+    """Lease the next eligible task to the reviewer, or None when there is nothing for them."""
+    if not r.has_role(reviewer, r.REVIEWER):
+        raise ApplicationError("Claiming tasks needs the reviewer role.", status=403)
+    leases_expire()  # lazily: an expired lease is back in the queue before anyone looks
+    for _attempt in range(10):
+        with transaction.atomic():
+            task = _take(reviewer, eligible_tasks(reviewer, model=model, kind=kind))
+            if task is False:
+                continue  # another reviewer won that row; look again
+            if task is not None:
+                record(
+                    **_event(
+                        "task.claimed", reviewer, task, lease_expires_at=_iso(task.lease_expires_at)
+                    )
+                )
+            return task
+    return None
+
+
+def _take(reviewer: User, candidates: QuerySet[ReviewTask]) -> ReviewTask | bool | None:
+    now = timezone.now()
+    claim = {
+        "state": CLAIMED,
+        "assignee": reviewer,
+        "claimed_at": now,
+        "lease_expires_at": now + lease(),
+    }
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_advisory_xact_lock(%s)", [CLAIM_LOCK_BASE + reviewer.pk])
+        task = candidates.select_for_update(skip_locked=True, of=("self",)).first()
+        if task is None:
+            return None
+        for field, value in claim.items():
+            setattr(task, field, value)
+        task.save(update_fields=[*claim])
+        return task
+    task_id = candidates.values_list("id", flat=True).first()
+    if task_id is None:
+        return None
+    if not ReviewTask.objects.filter(pk=task_id, state=OPEN).update(**claim):
+        return False
+    return ReviewTask.objects.get(pk=task_id)
+
+
+def _iso(moment: datetime | None) -> str | None:
+    return moment.isoformat() if moment else None
+
+
+# --- holding a task: renew, release, escalate ----------------------------------------------
+
+
+def _held(task_id: int, reviewer: User, now: datetime) -> ReviewTask:
+    """The task, locked, if the reviewer holds a live lease on it; a clear 409 otherwise."""
+    task = ReviewTask.objects.select_for_update().filter(pk=task_id).first()
+    if task is None or (task.assignee_id != reviewer.pk and not _may_see(reviewer, task)):
+        raise Http404("No such task.")
+    if task.state == CANCELLED and task.assignee_id == reviewer.pk:
+        raise ApplicationError("This task was closed: the decision was settled meanwhile.")
+    if task.state != CLAIMED or task.assignee_id != reviewer.pk:
+        raise ApplicationError(
+            "You do not hold this task (it is "
+            + ("held by someone else" if task.state == CLAIMED else task.state)
+            + "). Claim the next task instead.",
+            code="lease_lost",
+        )
+    if task.lease_expires_at <= now:
+        raise ApplicationError(
+            f"Your lease on this task expired at {task.lease_expires_at:%H:%M:%S} UTC and the "
+            "task went back to the queue. Your answer was not saved.",
+            code="lease_lost",
+        )
+    return task
+
+
+def _may_see(user: User, task: ReviewTask) -> bool:
+    return r.has_role(user, r.SENIOR_REVIEWER, r.AUDITOR)
+
+
+def task_renew(*, task_id: int, reviewer: User) -> ReviewTask:
+    now = timezone.now()
+    with transaction.atomic():
+        task = _held(task_id, reviewer, now)
+        task.lease_expires_at = now + lease()
+        task.save(update_fields=["lease_expires_at"])
+        record(
+            **_event("task.renewed", reviewer, task, lease_expires_at=_iso(task.lease_expires_at))
+        )
+    return task
+
+
+def task_release(*, task_id: int, reviewer: User) -> ReviewTask:
+    now = timezone.now()
+    with transaction.atomic():
+        task = _held(task_id, reviewer, now)
+        _reopen(task)
+        record(**_event("task.released", reviewer, task))
+    return task
+
+
+def _reopen(task: ReviewTask) -> None:
+    task.state, task.assignee, task.claimed_at, task.lease_expires_at = OPEN, None, None, None
+    task.save(update_fields=["state", "assignee", "claimed_at", "lease_expires_at"])
+
+
+def task_escalate(*, task_id: int, reviewer: User, note: str) -> ReviewTask:
+    """Hand the case to a senior reviewer with a note; returns the new adjudication task."""
+    note = (note or "").strip()
+    if not note:
+        raise invalid({"note": ["say why you escalate: the senior reviewer reads it first"]})
+    now = timezone.now()
+    with transaction.atomic():
+        task = _held(task_id, reviewer, now)
+        task.state, task.closed_at, task.note = CANCELLED, now, note
+        task.save(update_fields=["state", "closed_at", "note"])
+        senior = _open_adjudication(
+            task.decision,
+            now,
+            note=f"Escalated by {reviewer.username}: {note}",
+            priority=max(task.priority, ADJUDICATION_PRIORITY),
+        )
+        record(**_event("task.escalated", reviewer, task, note=note, new_task=senior.pk))
+    return senior
+
+
+def _open_adjudication(
+    decision: Decision, now: datetime, *, note: str, priority: int
+) -> ReviewTask:
+    policy_hours = (
+        decision.model.policies.order_by("-version").values_list("sla_hours", flat=True).first()
+    )
+    return ReviewTask.objects.create(
+        decision=decision,
+        kind=ReviewTask.Kind.ADJUDICATION,
+        priority=priority,
+        due_at=now + timedelta(hours=policy_hours or 48),
+        senior_only=True,
+        note=note,
+        created_at=now,
+    )
+
+
+def leases_expire(*, now: datetime | None = None, limit: int = 500) -> int:
+    """Return tasks whose lease ran out to the queue. Run by beat and before each claim."""
+    now = now or timezone.now()
+    if not ReviewTask.objects.filter(state=CLAIMED, lease_expires_at__lt=now).exists():
+        return 0
+    with transaction.atomic():
+        expired = list(
+            ReviewTask.objects.select_for_update(skip_locked=True)
+            .filter(state=CLAIMED, lease_expires_at__lt=now)
+            .order_by("lease_expires_at")[:limit]
+        )
+        events = [
+            _event(
+                "task.expired",
+                None,
+                task,
+                reviewer=task.assignee_id,
+                lease_expired_at=_iso(task.lease_expires_at),
+            )
+            for task in expired
+        ]
+        for task in expired:
+            _reopen(task)
+        record_many(events)
+    return len(expired)
+
+
+# --- answering -----------------------------------------------------------------------------
+
+
+@dataclass
+class Answer:
+    verdict: str
+    outcome: str
+    reason_code: str
+    rationale: str
+
+
+def _check_answer(task: ReviewTask, decision: Decision, data: dict[str, Any]) -> Answer:
+    """Agree, or override with an outcome, a reason code and a rationale. A blind reviewer does
+    not know the model's answer, so gives an outcome and a rationale, and the verdict follows."""
+    labels = decision.model.labels
+    verdict, outcome = data.get("verdict"), data.get("outcome")
+    reason, rationale = (
+        (data.get("reason_code") or "").strip(),
+        (data.get("rationale") or "").strip(),
+    )
+    errors: dict[str, list[str]] = {}
+    if task.blind:
+        if outcome not in labels:
+            errors["outcome"] = [f"give your own outcome: one of {', '.join(labels)}"]
+        if not rationale:
+            errors["rationale"] = ["is required in blind review: say why"]
+        verdict = (
+            Review.Verdict.AGREE if outcome == decision.model_outcome else Review.Verdict.OVERRIDE
+        )
+        reason = reason or ("" if verdict == Review.Verdict.AGREE else "other")
+    elif verdict == Review.Verdict.AGREE:
+        outcome = decision.model_outcome
+    elif verdict == Review.Verdict.OVERRIDE:
+        if outcome not in labels:
+            errors["outcome"] = [f"must be one of {', '.join(labels)}"]
+        elif outcome == decision.model_outcome:
+            errors["outcome"] = [
+                f"the model already said {outcome}: that is agreeing, not overriding"
+            ]
+        if not rationale:
+            errors["rationale"] = ["is required when overriding: say why the model is wrong"]
+    else:
+        errors["verdict"] = ['must be "agree" or "override"']
+    codes = settings.REVIEW_REASON_CODES
+    if verdict == Review.Verdict.OVERRIDE and reason not in codes:
+        errors["reason_code"] = [f"must be one of {', '.join(codes)}"]
+    if len(rationale) > 5000:
+        errors["rationale"] = ["must be at most 5000 characters"]
+    if errors:
+        raise invalid(errors)
+    return Answer(verdict, outcome, reason if verdict == Review.Verdict.OVERRIDE else "", rationale)
+
+
+def review_submit(*, task_id: int, reviewer: User, data: dict[str, Any]) -> Review:
+    """Record the reviewer's answer; settle the decision when the answer settles it."""
+    now = timezone.now()
+    with transaction.atomic():
+        task = _held(task_id, reviewer, now)
+        decision = (
+            Decision.objects.select_for_update().select_related("model").get(pk=task.decision_id)
+        )
+        answer = _check_answer(task, decision, data)
+        review = _store_review(task, decision, answer, reviewer, now)
+        task.state, task.closed_at = DONE, now
+        task.save(update_fields=["state", "closed_at"])
+        events = [
+            _event(
+                "review.submitted",
+                reviewer,
+                task,
+                review=review.pk,
+                verdict=review.verdict,
+                outcome=review.outcome,
+                agrees_with_model=review.agrees_with_model,
+                reason_code=review.reason_code,
+                rationale=review.rationale,
+                seconds_spent=review.seconds_spent,
+                model_hidden=review.model_hidden,
+                gold=review.is_gold,
+            )
+        ]
+        if not task.is_gold:
+            events += _settle(decision, task, review, now)
+        record_many(events)
+    return review
+
+
+def _store_review(
+    task: ReviewTask, decision: Decision, answer: Answer, reviewer: User, now: datetime
+) -> Review:
+    gold = GoldLabel.objects.filter(decision=decision).first() if task.is_gold else None
+    return Review.objects.create(
+        task=task,
+        decision=decision,
+        reviewer=reviewer,
+        kind=task.kind,
+        verdict=answer.verdict,
+        outcome=answer.outcome,
+        agrees_with_model=answer.outcome == decision.model_outcome,
+        reason_code=answer.reason_code,
+        rationale=answer.rationale,
+        seconds_spent=round((now - task.claimed_at).total_seconds(), 3),
+        model_hidden=task.blind,
+        is_gold=task.is_gold,
+        gold_correct=(answer.outcome == gold.outcome) if gold else None,
+        created_at=now,
+    )
+
+
+def _settle(decision: Decision, task: ReviewTask, review: Review, now: datetime) -> list[dict]:
+    """After a review: finalize, open an adjudication, or wait for the other reviewer."""
+    K = ReviewTask.Kind
+    if task.kind == K.ADJUDICATION:
+        return _finalize(decision, review, Decision.FinalizedBy.ADJUDICATOR, now)
+    if task.kind == K.APPEAL:
+        return _finalize(decision, review, Decision.FinalizedBy.APPEAL, now)
+    sibling_kind = K.SECOND_OPINION if task.kind == K.INITIAL else K.INITIAL
+    siblings = decision.tasks.filter(kind=sibling_kind, is_gold=False).exclude(state=CANCELLED)
+    if not siblings.exists():
+        return _finalize(decision, review, Decision.FinalizedBy.REVIEWER, now)
+    other = Review.objects.filter(task__in=siblings).first()
+    if other is None:
+        return []  # two independent reviews are required; wait for the other one
+    if other.outcome == review.outcome:
+        return _finalize(decision, review, Decision.FinalizedBy.REVIEWER, now)
+    adjudication = _open_adjudication(
+        decision,
+        now,
+        priority=ADJUDICATION_PRIORITY,
+        note=f"The reviewers disagree: {other.outcome} and {review.outcome}.",
+    )
+    return [
+        _event(
+            "task.opened",
+            None,
+            adjudication,
+            reason="disagreement",
+            outcomes=sorted([other.outcome, review.outcome]),
+        )
+    ]
+
+
+def _finalize(decision: Decision, review: Review, by: str, now: datetime) -> list[dict]:
+    """Set the final outcome, once; close the decision's other open work."""
+    settled = Decision.objects.filter(pk=decision.pk, finalized_at=None).update(
+        status=Decision.Status.FINAL,
+        final_outcome=review.outcome,
+        finalized_by=by,
+        finalized_by_user=review.reviewer,
+        finalized_at=now,
+    )
+    if not settled:
+        raise ApplicationError("This decision was already final; nothing was changed.")
+    leftovers = list(
+        decision.tasks.filter(state__in=[OPEN, CLAIMED], is_gold=False).values_list("id", flat=True)
+    )
+    ReviewTask.objects.filter(pk__in=leftovers).update(state=CANCELLED, closed_at=now)
+    return [
+        {
+            "action": "decision.finalized",
+            "actor": review.reviewer,
+            "obj": decision,
+            "payload": {
+                "final_outcome": review.outcome,
+                "model_outcome": decision.model_outcome,
+                "overridden": review.outcome != decision.model_outcome,
+                "finalized_by": by,
+                "review": review.pk,
+                "cancelled_tasks": leftovers,
+            },
+        }
+    ]
+
+
+# --- known-answer checks --------------------------------------------------------------------
+
+
+def gold_mark(
+    *, decision: Decision, outcome: str, actor: User, copies: int = 1, note: str = ""
+) -> GoldLabel:
+    """Mark a decision's known correct outcome and serve it to `copies` reviewers as an ordinary
+    looking task. Only the owner of the decision's model may."""
+    if decision.model.owner_id != actor.pk:
+        raise ApplicationError(
+            f"Only the owner of {decision.model.name} marks its gold items.", status=403
+        )
+    errors = {}
+    if outcome not in decision.model.labels:
+        errors["outcome"] = [f"must be one of {', '.join(decision.model.labels)}"]
+    if not isinstance(copies, int) or isinstance(copies, bool) or not 1 <= copies <= 20:
+        errors["copies"] = ["must be a whole number from 1 to 20 (reviewers to check)"]
+    if errors:
+        raise invalid(errors)
+    now = timezone.now()
+    with transaction.atomic():
+        if GoldLabel.objects.filter(decision=decision).exists():
+            raise ApplicationError("This decision is already a gold item.")
+        gold = GoldLabel.objects.create(
+            decision=decision, outcome=outcome, note=note, created_by=actor, created_at=now
+        )
+        policy = decision.model.policies.order_by("-version").first()
+        tasks = ReviewTask.objects.bulk_create(
+            ReviewTask(
+                decision=decision,
+                kind=ReviewTask.Kind.INITIAL,
+                is_gold=True,
+                blind=policy.blind_review,
+                priority=GOLD_PRIORITY,
+                created_at=now,
+                due_at=now + timedelta(hours=policy.sla_hours),
+            )
+            for _ in range(copies)
+        )
+        record(
+            action="gold.marked",
+            actor=actor,
+            obj=decision,
+            payload={"outcome": outcome, "copies": copies, "tasks": [t.pk for t in tasks]},
+        )
+    return gold

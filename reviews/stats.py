@@ -1,0 +1,129 @@
+"""Reviewer statistics: volume, override rate, speed, agreement, accuracy, automation bias."""
+
+from __future__ import annotations
+
+import statistics
+from collections import Counter, defaultdict
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from django.conf import settings
+
+from reviews.models import Review, ReviewTask
+
+DOUBLE = (ReviewTask.Kind.INITIAL, ReviewTask.Kind.SECOND_OPINION)
+
+
+def cohen_kappa(pairs: list[tuple[str, str]]) -> float | None:
+    """Cohen's kappa of two raters over paired labels; None when undefined (no pairs, or both
+    raters always gave one and the same label, so chance agreement is certain)."""
+    n = len(pairs)
+    if n == 0:
+        return None
+    first, second = Counter(a for a, _ in pairs), Counter(b for _, b in pairs)
+    observed = sum(a == b for a, b in pairs) / n
+    expected = sum(first[label] * second[label] for label in first) / n**2
+    if expected == 1:
+        return None
+    return (observed - expected) / (1 - expected)
+
+
+@dataclass
+class ReviewerStats:
+    reviewer: str
+    reviews: int = 0
+    overrides: int = 0
+    seconds: list[float] = field(default_factory=list)
+    agree_pairs: list[tuple[str, str]] = field(default_factory=list)
+    gold_reviews: int = 0
+    gold_correct: int = 0
+    automation_bias: bool = False
+
+    @property
+    def override_rate(self) -> float | None:
+        return self.overrides / self.reviews if self.reviews else None
+
+    @property
+    def agree_rate(self) -> float | None:
+        return 1 - self.override_rate if self.reviews else None
+
+    @property
+    def median_seconds(self) -> float | None:
+        return statistics.median(self.seconds) if self.seconds else None
+
+    @property
+    def kappa(self) -> float | None:
+        return cohen_kappa(self.agree_pairs)
+
+    @property
+    def gold_accuracy(self) -> float | None:
+        return self.gold_correct / self.gold_reviews if self.gold_reviews else None
+
+    def as_dict(self) -> dict:
+        return {
+            "reviewer": self.reviewer,
+            "reviews": self.reviews,
+            "override_rate": self.override_rate,
+            "median_seconds": self.median_seconds,
+            "double_reviewed": len(self.agree_pairs),
+            "kappa": self.kappa,
+            "gold_reviews": self.gold_reviews,
+            "gold_accuracy": self.gold_accuracy,
+            "automation_bias": self.automation_bias,
+        }
+
+
+def reviewer_stats(
+    *, since: datetime | None = None, until: datetime | None = None
+) -> list[ReviewerStats]:
+    reviews = Review.objects.all()
+    if since:
+        reviews = reviews.filter(created_at__gte=since)
+    if until:
+        reviews = reviews.filter(created_at__lt=until)
+    rows = list(
+        reviews.values_list(
+            "reviewer__username", "decision_id", "kind", "outcome", "agrees_with_model",
+            "seconds_spent", "is_gold", "gold_correct",
+        )
+    )  # fmt: skip
+    by_reviewer: dict[str, ReviewerStats] = {}
+    double: dict[int, list[tuple[str, str]]] = defaultdict(list)
+    for name, decision_id, kind, outcome, agrees, seconds, is_gold, correct in rows:
+        stats = by_reviewer.setdefault(name, ReviewerStats(name))
+        stats.seconds.append(seconds)
+        if is_gold:
+            stats.gold_reviews += 1
+            stats.gold_correct += bool(correct)
+            continue
+        stats.reviews += 1
+        stats.overrides += not agrees
+        if kind in DOUBLE:
+            double[decision_id].append((name, outcome))
+    _pair_up(double, by_reviewer)
+    result = sorted(by_reviewer.values(), key=lambda s: s.reviewer)
+    _flag_automation_bias(result)
+    return result
+
+
+def _pair_up(
+    double: dict[int, list[tuple[str, str]]], by_reviewer: dict[str, ReviewerStats]
+) -> None:
+    for answers in double.values():
+        if len(answers) != 2:
+            continue
+        (a, outcome_a), (b, outcome_b) = answers
+        by_reviewer[a].agree_pairs.append((outcome_a, outcome_b))
+        by_reviewer[b].agree_pairs.append((outcome_b, outcome_a))
+
+
+def _flag_automation_bias(result: list[ReviewerStats]) -> None:
+    """Agrees with the model nearly always *and* is much faster than the other reviewers."""
+    for stats in result:
+        peers = [s for other in result if other is not stats for s in other.seconds]
+        if stats.reviews < settings.AUTOMATION_BIAS_MIN_REVIEWS or not peers:
+            continue
+        fast = stats.median_seconds <= settings.AUTOMATION_BIAS_SPEED_RATIO * statistics.median(
+            peers
+        )
+        stats.automation_bias = stats.agree_rate >= settings.AUTOMATION_BIAS_AGREE_RATE and fast

@@ -1,0 +1,83 @@
+// The case page, enhanced: keyboard shortcuts, the lease countdown, lease renewal while the
+// reviewer is working. Everything here also works without it, through the page's forms.
+(function () {
+  "use strict";
+  var page = document.getElementById("case");
+  if (!page) return;
+
+  function csrf() {
+    var input = document.querySelector("input[name=csrfmiddlewaretoken]");
+    return input ? input.value : "";
+  }
+
+  function typing(target) {
+    var tag = target && target.tagName;
+    return tag === "INPUT" || tag === "TEXTAREA" || tag === "SELECT" || (target && target.isContentEditable);
+  }
+
+  function focus(id) {
+    var el = document.getElementById(id);
+    if (el) { el.focus(); el.classList.add("armed"); }
+    return el;
+  }
+
+  // --- keys ------------------------------------------------------------------------------
+  document.addEventListener("keydown", function (event) {
+    if (event.ctrlKey && event.key === "Enter" && event.target.form) {
+      event.preventDefault();
+      event.target.form.requestSubmit();
+      return;
+    }
+    if (event.key === "Escape" && typing(event.target)) { event.target.blur(); return; }
+    if (typing(event.target) || event.ctrlKey || event.metaKey || event.altKey) return;
+    switch (event.key) {
+      case "a": event.preventDefault(); focus("agree"); break;          // Enter confirms
+      case "o": event.preventDefault(); focus("override-outcome") || focus("blind-outcome"); break;
+      case "e":
+        event.preventDefault();
+        document.getElementById("escalate-box").open = true;
+        focus("escalate-note");
+        break;
+      case "r": event.preventDefault(); focus("release"); break;        // Enter confirms
+      case "?": event.preventDefault(); var help = document.getElementById("help"); help.open = !help.open; break;
+    }
+  });
+
+  // --- the lease -----------------------------------------------------------------------------
+  var left = parseInt(page.dataset.leaseSeconds || "0", 10);
+  var shown = document.getElementById("lease-left");
+  var deadline = Date.now() + left * 1000;
+  var lastActivity = Date.now();
+  ["keydown", "mousemove", "input", "scroll"].forEach(function (name) {
+    document.addEventListener(name, function () { lastActivity = Date.now(); }, { passive: true });
+  });
+
+  function render() {
+    var seconds = Math.max(0, Math.round((deadline - Date.now()) / 1000));
+    var m = Math.floor(seconds / 60), s = seconds % 60;
+    shown.textContent = seconds > 0 ? m + ":" + (s < 10 ? "0" : "") + s : "expired — your answer may not be saved";
+    shown.parentElement.classList.toggle("bad", seconds < 120);
+  }
+
+  function renew() {
+    fetch(page.dataset.renewUrl, {
+      method: "POST",
+      headers: { "X-CSRFToken": csrf(), "Accept": "application/json" },
+      credentials: "same-origin"
+    }).then(function (response) { return response.json().then(function (body) { return [response.ok, body]; }); })
+      .then(function (result) {
+        if (result[0]) deadline = Date.parse(result[1].lease_expires_at);
+        else shown.textContent = result[1].error || "lease lost";
+      })
+      .catch(function () { /* offline: the countdown tells the reviewer */ });
+  }
+
+  if (shown) {
+    render();
+    setInterval(render, 1000);
+    // Renew while the reviewer is actually working: active in the last 5 minutes.
+    setInterval(function () {
+      if (Date.now() - lastActivity < 5 * 60 * 1000 && deadline - Date.now() < 10 * 60 * 1000) renew();
+    }, 60 * 1000);
+  }
+})();

@@ -1,0 +1,62 @@
+"""A reviewer works the queue in a real browser, by keyboard."""
+
+from __future__ import annotations
+
+import pytest
+
+from models_registry import services as registry
+from reviews.models import Decision, Review
+from reviews.services import decisions_ingest
+from tests.e2e.conftest import log_in
+from tests.fixtures import PASSWORD, item
+
+pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
+
+
+def test_a_reviewer_overrides_by_keyboard_and_lands_on_the_next_case(
+    page, live_server, tiny_model, service, erin, alice, artifacts
+):
+    registry.policy_update(model=tiny_model, changes={"review_all": True}, actor=erin)
+    decisions_ingest(items=[item(1), item(2)], actor=service.user)
+    log_in(page, live_server, "alice", PASSWORD)
+    page.goto(f"{live_server.url}/review/")
+    page.click("#start")
+    page.wait_for_selector("#agree")
+    first_url = page.url
+    page.screenshot(path=str(artifacts / "case-page.png"), full_page=True)
+    assert page.locator("#model-answer").is_visible()
+    assert page.locator("#lease-left").inner_text().startswith("14:")  # the countdown runs
+
+    page.keyboard.press("?")
+    assert page.locator("#help").get_attribute("open") is not None
+    page.keyboard.press("o")  # override: focus goes to the outcome
+    assert page.evaluate("document.activeElement.id") == "override-outcome"
+    page.keyboard.press("Tab")  # reason code
+    page.keyboard.press("Tab")  # rationale
+    page.keyboard.type("Income was verified by phone; the model missed it.")
+    page.keyboard.press("Control+Enter")
+
+    page.wait_for_url(lambda url: url != first_url and "/review/tasks/" in url)
+    assert page.get_by_role("status").first.inner_text().startswith("Saved. You said")
+    review = Review.objects.get()
+    assert review.verdict == "override" and review.reviewer == alice
+    assert review.rationale == "Income was verified by phone; the model missed it."
+    decision = Decision.objects.get(pk=review.decision_id)
+    assert decision.final_outcome != decision.model_outcome
+    page.screenshot(path=str(artifacts / "next-case.png"), full_page=True)
+
+
+def test_agree_needs_a_second_key_and_works_without_javascript(
+    browser, live_server, tiny_model, service, erin, alice
+):
+    registry.policy_update(model=tiny_model, changes={"review_all": True}, actor=erin)
+    decisions_ingest(items=[item(1)], actor=service.user)
+    context = browser.new_context(java_script_enabled=False)
+    page = context.new_page()
+    log_in(page, live_server, "alice", PASSWORD)
+    page.goto(f"{live_server.url}/review/")
+    page.click("#start")
+    page.click("#agree")
+    page.wait_for_url(f"{live_server.url}/review/")  # nothing more to do: back to the queue
+    assert Review.objects.get().verdict == "agree"
+    context.close()

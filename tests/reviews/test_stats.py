@@ -1,0 +1,63 @@
+from __future__ import annotations
+
+import pytest
+from django.test import Client, override_settings
+from django.utils import timezone
+from sklearn.metrics import cohen_kappa_score
+
+from reviews.models import Review, ReviewTask
+from reviews.stats import cohen_kappa, reviewer_stats
+from tests.fixtures import make_user
+
+PAIRS = [("a", "a"), ("a", "b"), ("b", "b"), ("b", "b"), ("a", "a"), ("c", "a"), ("c", "c")]
+
+
+def test_kappa_matches_scikit_learn():
+    first, second = zip(*PAIRS, strict=True)
+    assert cohen_kappa(PAIRS) == pytest.approx(cohen_kappa_score(first, second))
+
+
+def test_kappa_is_undefined_without_pairs_or_variety():
+    assert cohen_kappa([]) is None
+    assert cohen_kappa([("a", "a"), ("a", "a")]) is None
+
+
+def _reviews(decisions, reviewer, outcomes, seconds, kind="initial"):
+    now = timezone.now()
+    for decision, outcome in zip(decisions, outcomes, strict=True):
+        task = ReviewTask.objects.create(decision=decision, kind=kind, state="done", due_at=now,
+                                         created_at=now, assignee=reviewer)  # fmt: skip
+        agrees = outcome == decision.model_outcome
+        Review.objects.create(
+            task=task, decision=decision, reviewer=reviewer, kind=kind, verdict="agree",
+            outcome=outcome, agrees_with_model=agrees, seconds_spent=seconds,
+            model_hidden=False, created_at=now,
+        )  # fmt: skip
+
+
+@pytest.mark.django_db
+@override_settings(AUTOMATION_BIAS_MIN_REVIEWS=5)
+def test_stats_per_reviewer_with_kappa_and_the_automation_bias_flag(tiny_model, service):
+    from reviews.services import decisions_ingest
+    from tests.fixtures import item
+
+    decisions = [
+        r.decision for r in decisions_ingest(items=[item(n) for n in range(10)], actor=service.user)
+    ]
+    model_says = [d.model_outcome for d in decisions]
+    flipped = ["deny" if o == "approve" else "approve" for o in model_says]
+    fast, slow = make_user("fast", "reviewer"), make_user("slow", "reviewer")
+    _reviews(decisions, fast, model_says, seconds=4)  # always agrees, quickly
+    slow_outcomes = model_says[:6] + flipped[6:]
+    _reviews(decisions, slow, slow_outcomes, seconds=60, kind="second_opinion")
+    rows = {s.reviewer: s for s in reviewer_stats()}
+    assert rows["fast"].reviews == 10 and rows["fast"].override_rate == 0
+    assert rows["slow"].override_rate == pytest.approx(0.4)
+    assert rows["fast"].median_seconds == 4 and rows["slow"].median_seconds == 60
+    expected = cohen_kappa_score(model_says, slow_outcomes)
+    assert rows["fast"].kappa == pytest.approx(expected)
+    assert rows["fast"].automation_bias is True and rows["slow"].automation_bias is False
+    client = Client()
+    client.force_login(make_user("sen", "senior_reviewer"))
+    page = client.get("/review/stats/").content.decode()
+    assert "automation bias?" in page and "fast" in page
