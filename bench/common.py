@@ -48,6 +48,9 @@ def setup_django(*, fresh: bool = True) -> str:
         from django.core.management import call_command
 
         call_command("migrate", verbosity=0)
+    from django.core.management import call_command
+
+    call_command("collectstatic", interactive=False, verbosity=0)  # production static storage
     return url
 
 

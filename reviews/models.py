@@ -111,6 +111,8 @@ class ReviewTask(models.Model):
         CANCELLED = "cancelled"
 
     decision = models.ForeignKey(Decision, on_delete=models.PROTECT, related_name="tasks")
+    # The decision's model, kept on the task so the queue is counted and filtered without a join.
+    model = models.ForeignKey(MLModel, on_delete=models.PROTECT, related_name="+")
     kind = models.CharField(max_length=20, choices=Kind.choices)
     state = models.CharField(max_length=10, choices=State.choices, default=State.OPEN)
     priority = models.SmallIntegerField(default=0)
@@ -130,6 +132,16 @@ class ReviewTask(models.Model):
     closed_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
+        constraints = [
+            # A reviewer never holds or answers two tasks of one decision: second opinions go
+            # to someone else, adjudication to someone who took no part. Released and expired
+            # tasks drop their assignee, so they do not count.
+            models.UniqueConstraint(
+                fields=["decision", "assignee"],
+                condition=Q(assignee__isnull=False),
+                name="one_task_per_reviewer_per_decision",
+            ),
+        ]
         indexes = [
             # The queue: open tasks by priority, then due time (a partial index stays small).
             models.Index(
@@ -147,6 +159,10 @@ class ReviewTask(models.Model):
                 condition=Q(state="claimed"),
                 name="task_lease_idx",
             ),
+            models.Index(
+                fields=["model", "kind"], condition=Q(state="open"), name="task_open_model_idx"
+            ),
+            models.Index(fields=["due_at"], condition=Q(state="open"), name="task_open_due_idx"),
             models.Index(fields=["decision", "assignee"], name="task_involved_idx"),
             models.Index(fields=["decision", "state"], name="task_decision_idx"),
         ]

@@ -272,6 +272,7 @@ def _tasks_for(
             tasks[decision.pk].append(
                 ReviewTask(
                     decision=decision,
+                    model_id=decision.model_id,
                     kind=kind,
                     blind=policy.blind_review,
                     priority=s.route.priority,

@@ -16,7 +16,7 @@ from typing import Any
 
 from django.conf import settings
 from django.contrib.auth.models import User
-from django.db import connection, transaction
+from django.db import IntegrityError, connection, transaction
 from django.db.models import Exists, OuterRef, QuerySet
 from django.http import Http404
 from django.utils import timezone
@@ -32,9 +32,6 @@ OPEN, CLAIMED = ReviewTask.State.OPEN, ReviewTask.State.CLAIMED
 DONE, CANCELLED = ReviewTask.State.DONE, ReviewTask.State.CANCELLED
 ADJUDICATION_PRIORITY = 90
 GOLD_PRIORITY = 20
-# pg_advisory_xact_lock namespace: one claim at a time per reviewer (two tabs claiming at once
-# could otherwise take both tasks of one decision).
-CLAIM_LOCK_BASE = 0x4F56_0000_0000
 
 
 def lease() -> timedelta:
@@ -63,7 +60,7 @@ def eligible_tasks(
     if not r.has_role(reviewer, r.SENIOR_REVIEWER):
         tasks = tasks.filter(senior_only=False)
     if model:
-        tasks = tasks.filter(decision__model__name=model)
+        tasks = tasks.filter(model__name=model)
     if kind:
         tasks = tasks.filter(kind=kind)
     involved = ReviewTask.objects.filter(decision_id=OuterRef("decision_id"), assignee=reviewer)
@@ -78,17 +75,19 @@ def task_claim_next(
         raise ApplicationError("Claiming tasks needs the reviewer role.", status=403)
     leases_expire()  # lazily: an expired lease is back in the queue before anyone looks
     for _attempt in range(10):
-        with transaction.atomic():
-            task = _take(reviewer, eligible_tasks(reviewer, model=model, kind=kind))
-            if task is False:
-                continue  # another reviewer won that row; look again
-            if task is not None:
-                record(
-                    **_event(
-                        "task.claimed", reviewer, task, lease_expires_at=_iso(task.lease_expires_at)
-                    )
-                )
+        try:
+            with transaction.atomic():
+                task = _take(reviewer, eligible_tasks(reviewer, model=model, kind=kind))
+                if task:
+                    expires = _iso(task.lease_expires_at)
+                    record(**_event("task.claimed", reviewer, task, lease_expires_at=expires))
+        except IntegrityError:
+            # The same reviewer claimed another task of this decision at the same moment (two
+            # tabs); the database refused the second. Look again.
+            continue
+        if task is not False:
             return task
+        # Another reviewer won that row (SQLite's conditional update); look again.
     return None
 
 
@@ -101,8 +100,6 @@ def _take(reviewer: User, candidates: QuerySet[ReviewTask]) -> ReviewTask | bool
         "lease_expires_at": now + lease(),
     }
     if connection.vendor == "postgresql":
-        with connection.cursor() as cursor:
-            cursor.execute("SELECT pg_advisory_xact_lock(%s)", [CLAIM_LOCK_BASE + reviewer.pk])
         task = candidates.select_for_update(skip_locked=True, of=("self",)).first()
         if task is None:
             return None
@@ -206,6 +203,7 @@ def _open_adjudication(
     )
     return ReviewTask.objects.create(
         decision=decision,
+        model_id=decision.model_id,
         kind=ReviewTask.Kind.ADJUDICATION,
         priority=priority,
         due_at=now + timedelta(hours=policy_hours or 48),
@@ -300,8 +298,11 @@ def review_submit(*, task_id: int, reviewer: User, data: dict[str, Any]) -> Revi
     now = timezone.now()
     with transaction.atomic():
         task = _held(task_id, reviewer, now)
+        # Lock the decision, not the model joined to it: that row is shared by every decision.
         decision = (
-            Decision.objects.select_for_update().select_related("model").get(pk=task.decision_id)
+            Decision.objects.select_for_update(of=("self",))
+            .select_related("model")
+            .get(pk=task.decision_id)
         )
         answer = _check_answer(task, decision, data)
         review = _store_review(task, decision, answer, reviewer, now)
@@ -353,20 +354,20 @@ def _store_review(
 
 def _settle(decision: Decision, task: ReviewTask, review: Review, now: datetime) -> list[dict]:
     """After a review: finalize, open an adjudication, or wait for the other reviewer."""
-    K = ReviewTask.Kind
-    if task.kind == K.ADJUDICATION:
-        return _finalize(decision, review, Decision.FinalizedBy.ADJUDICATOR, now)
-    if task.kind == K.APPEAL:
-        return _finalize(decision, review, Decision.FinalizedBy.APPEAL, now)
+    K, By = ReviewTask.Kind, Decision.FinalizedBy
+    tasks = list(decision.tasks.filter(is_gold=False).only("kind", "state"))  # read once
+    if task.kind in (K.ADJUDICATION, K.APPEAL):
+        by = By.ADJUDICATOR if task.kind == K.ADJUDICATION else By.APPEAL
+        return _finalize(decision, review, by, now, tasks)
     sibling_kind = K.SECOND_OPINION if task.kind == K.INITIAL else K.INITIAL
-    siblings = decision.tasks.filter(kind=sibling_kind, is_gold=False).exclude(state=CANCELLED)
-    if not siblings.exists():
-        return _finalize(decision, review, Decision.FinalizedBy.REVIEWER, now)
+    siblings = [t.pk for t in tasks if t.kind == sibling_kind and t.state != CANCELLED]
+    if not siblings:
+        return _finalize(decision, review, By.REVIEWER, now, tasks)
     other = Review.objects.filter(task__in=siblings).first()
     if other is None:
         return []  # two independent reviews are required; wait for the other one
     if other.outcome == review.outcome:
-        return _finalize(decision, review, Decision.FinalizedBy.REVIEWER, now)
+        return _finalize(decision, review, By.REVIEWER, now, tasks)
     adjudication = _open_adjudication(
         decision,
         now,
@@ -384,7 +385,9 @@ def _settle(decision: Decision, task: ReviewTask, review: Review, now: datetime)
     ]
 
 
-def _finalize(decision: Decision, review: Review, by: str, now: datetime) -> list[dict]:
+def _finalize(
+    decision: Decision, review: Review, by: str, now: datetime, tasks: list[ReviewTask]
+) -> list[dict]:
     """Set the final outcome, once; close the decision's other open work."""
     settled = Decision.objects.filter(pk=decision.pk, finalized_at=None).update(
         status=Decision.Status.FINAL,
@@ -395,10 +398,9 @@ def _finalize(decision: Decision, review: Review, by: str, now: datetime) -> lis
     )
     if not settled:
         raise ApplicationError("This decision was already final; nothing was changed.")
-    leftovers = list(
-        decision.tasks.filter(state__in=[OPEN, CLAIMED], is_gold=False).values_list("id", flat=True)
-    )
-    ReviewTask.objects.filter(pk__in=leftovers).update(state=CANCELLED, closed_at=now)
+    leftovers = [t.pk for t in tasks if t.state in (OPEN, CLAIMED) and t.pk != review.task_id]
+    if leftovers:
+        ReviewTask.objects.filter(pk__in=leftovers).update(state=CANCELLED, closed_at=now)
     return [
         {
             "action": "decision.finalized",
@@ -446,6 +448,7 @@ def gold_mark(
         tasks = ReviewTask.objects.bulk_create(
             ReviewTask(
                 decision=decision,
+                model_id=decision.model_id,
                 kind=ReviewTask.Kind.INITIAL,
                 is_gold=True,
                 blind=policy.blind_review,

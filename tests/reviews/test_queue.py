@@ -215,7 +215,7 @@ def test_the_final_outcome_is_set_once(tiny_model, service, erin, alice):
     from reviews.services.queue import _finalize
 
     with pytest.raises(Exception, match="already final"):
-        _finalize(decision, review, "reviewer", timezone.now())
+        _finalize(decision, review, "reviewer", timezone.now(), [])
 
 
 # --- two reviewers and adjudication ------------------------------------------------------------
@@ -386,3 +386,15 @@ def test_a_reviewer_cannot_open_someone_elses_case_page(tiny_model, service, eri
     client.force_login(bob)
     assert client.get(f"/review/tasks/{task_id}/").status_code == 404
     assert client.post(f"/review/tasks/{task_id}/decide/", {"verdict": "agree"}).status_code == 404
+
+
+def test_the_database_refuses_one_reviewer_two_tasks_of_one_decision(
+    tiny_model, service, erin, alice
+):
+    from django.db import IntegrityError, transaction
+
+    routed(tiny_model, service, erin, reviewers_required=2)
+    first, second = ReviewTask.objects.order_by("id")
+    ReviewTask.objects.filter(pk=first.pk).update(assignee=alice, state="done")
+    with pytest.raises(IntegrityError), transaction.atomic():
+        ReviewTask.objects.filter(pk=second.pk).update(assignee=alice, state="claimed")

@@ -25,7 +25,8 @@ def test_kappa_is_undefined_without_pairs_or_variety():
 def _reviews(decisions, reviewer, outcomes, seconds, kind="initial"):
     now = timezone.now()
     for decision, outcome in zip(decisions, outcomes, strict=True):
-        task = ReviewTask.objects.create(decision=decision, kind=kind, state="done", due_at=now,
+        task = ReviewTask.objects.create(decision=decision, model_id=decision.model_id, kind=kind,
+                                         state="done", due_at=now,
                                          created_at=now, assignee=reviewer)  # fmt: skip
         agrees = outcome == decision.model_outcome
         Review.objects.create(
