@@ -23,6 +23,7 @@ install-dev: $(VENV)/.installed-dev
 
 run: install
 	$(MANAGE) migrate --noinput
+	$(MANAGE) audit_keygen
 	$(MANAGE) load_demo
 	@echo "Serving on http://127.0.0.1:8000/ (Ctrl-C stops it)"
 	$(MANAGE) runserver 127.0.0.1:8000

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+from django.conf import settings
 from django.db import models
 
 from audit.canonical import event_text, format_time
@@ -63,6 +64,7 @@ class ChainVerification(models.Model):
     first_bad_seq = models.BigIntegerField(null=True, blank=True)
     problem = models.CharField(max_length=40, blank=True)
     message = models.TextField(blank=True)
+    checkpoints_checked = models.IntegerField(default=0)
 
     class Meta:
         ordering = ["-requested_at", "-id"]
@@ -70,3 +72,106 @@ class ChainVerification(models.Model):
 
     def __str__(self) -> str:
         return f"verification {self.pk}: {self.status} {self.message}"
+
+
+class MerkleNode(models.Model):
+    """The hash of a complete, aligned subtree of the log's Merkle tree: level L, index i covers
+    leaves [i·2^L, (i+1)·2^L). Kept as the log is sealed, so proofs read O(log n) rows instead
+    of rehashing every leaf."""
+
+    level = models.SmallIntegerField()
+    index = models.BigIntegerField()
+    hash = models.BinaryField(max_length=32)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["level", "index"], name="merkle_node_once"),
+        ]
+
+    def __str__(self) -> str:
+        return f"node L{self.level}#{self.index}"
+
+
+class TreeState(models.Model):
+    """How many events the stored Merkle nodes cover (a single row)."""
+
+    size = models.BigIntegerField(default=0)
+    updated_at = models.DateTimeField(null=True)
+
+    def __str__(self) -> str:
+        return f"tree of {self.size} leaves"
+
+
+class Checkpoint(models.Model):
+    """A signed tree head: the log's size and Merkle root, signed with the checkpoint key in the
+    C2SP signed-note form. Append-only, like the events."""
+
+    tree_size = models.BigIntegerField(unique=True)
+    root = models.CharField(max_length=64)
+    origin = models.CharField(max_length=200)
+    key_id = models.CharField(max_length=8)
+    note = models.TextField()
+    created_at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["-tree_size"]
+        get_latest_by = "tree_size"
+
+    def __str__(self) -> str:
+        return f"checkpoint {self.tree_size} {self.root[:12]}…"
+
+
+class Alert(models.Model):
+    """Something an auditor must look at (a refused checkpoint, a failed verification)."""
+
+    kind = models.CharField(max_length=50)
+    message = models.TextField()
+    created_at = models.DateTimeField()
+    resolved_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"{self.kind}: {self.message[:60]}"
+
+
+class Export(models.Model):
+    """A decision-log export, written by a background job."""
+
+    class Format(models.TextChoices):
+        CSV = "csv"
+        JSONL = "jsonl"
+        PARQUET = "parquet"
+
+    class Status(models.TextChoices):
+        QUEUED = "queued"
+        RUNNING = "running"
+        DONE = "done"
+        FAILED = "failed"
+
+    requested_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
+    )
+    requested_at = models.DateTimeField()
+    format = models.CharField(max_length=10, choices=Format.choices)
+    filters = models.JSONField(default=dict, blank=True)
+    pseudonymise = models.BooleanField(default=False)
+    include_bundle = models.BooleanField(default=False)
+    # Decided from the requester's role when the export is requested.
+    include_groups = models.BooleanField(default=False)
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.QUEUED)
+    progress = models.PositiveSmallIntegerField(default=0)
+    rows = models.BigIntegerField(default=0)
+    file_name = models.CharField(max_length=200, blank=True)
+    size_bytes = models.BigIntegerField(default=0)
+    sha256 = models.CharField(max_length=64, blank=True)
+    manifest = models.JSONField(default=dict, blank=True)
+    error = models.TextField(blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-requested_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"export {self.pk} ({self.format}, {self.status})"

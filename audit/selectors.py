@@ -1,6 +1,7 @@
 from __future__ import annotations
 
-from audit.models import AuditEvent, ChainVerification
+from audit.models import AuditEvent, ChainVerification, Checkpoint
+from core.errors import ApplicationError
 
 
 def chain_status() -> dict:
@@ -14,4 +15,51 @@ def chain_status() -> dict:
         "pending_verification": ChainVerification.objects.filter(
             status__in=[ChainVerification.Status.QUEUED, ChainVerification.Status.RUNNING]
         ).first(),
+    }
+
+
+def sealed_size() -> int:
+    from audit.tree import sealed_size as size
+
+    return size()
+
+
+def latest_size() -> int:
+    latest = Checkpoint.objects.order_by("-tree_size").values_list("tree_size", flat=True).first()
+    if latest is None:
+        raise ApplicationError("No checkpoint has been signed yet.", code="not_found", status=404)
+    return latest
+
+
+def decision_proof(decision_id: int) -> dict:
+    """{"checkpoint": {size, root, note}, "events": [{seq, canonical, leaf_hash, leaf_index,
+    proof}]} for every event filed under the decision."""
+    from audit import merkle
+    from audit.tree import StoredTree
+
+    checkpoint = Checkpoint.objects.order_by("-tree_size").first()
+    size = checkpoint.tree_size if checkpoint else 0
+    tree = StoredTree()
+    events = []
+    for event in AuditEvent.objects.filter(
+        object_type="decision", object_id=str(decision_id)
+    ).order_by("seq"):
+        canonical = event.canonical
+        proven = event.seq <= size
+        events.append(
+            {
+                "seq": event.seq,
+                "canonical": canonical,
+                "leaf_hash": merkle.leaf_hash(canonical.encode()).hex(),
+                "leaf_index": event.seq - 1,
+                "proof": [h.hex() for h in tree.inclusion_proof(event.seq - 1, size)]
+                if proven
+                else None,
+            }
+        )
+    return {
+        "checkpoint": {"size": size, "root": checkpoint.root, "note": checkpoint.note}
+        if checkpoint
+        else None,
+        "events": events,
     }

@@ -8,3 +8,15 @@ from audit import services
 @shared_task(acks_late=True, time_limit=3600, soft_time_limit=3500)
 def verify_chain(verification_id: int) -> None:
     services.verification_run(verification_id=verification_id)
+
+
+@shared_task(acks_late=True, time_limit=1800, soft_time_limit=1700)
+def sign_checkpoint() -> int | None:
+    """Periodic (beat): sign a checkpoint when the log has grown."""
+    checkpoint = services.checkpoint_sign()
+    return checkpoint.tree_size if checkpoint else None
+
+
+@shared_task(acks_late=True, time_limit=6 * 3600, soft_time_limit=6 * 3600 - 60)
+def run_export(export_id: int) -> None:
+    services.export_run(export_id=export_id)

@@ -232,7 +232,22 @@ CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_TIMEZONE = "UTC"
 CELERY_BEAT_SCHEDULE: dict[str, dict] = {
     "expire-review-leases": {"task": "reviews.tasks.expire_leases", "schedule": 60.0},
+    "sign-audit-checkpoint": {
+        "task": "audit.tasks.sign_checkpoint",
+        "schedule": envfloat("AUDIT_CHECKPOINT_SECONDS", 60.0),
+    },
 }
+
+# The audit trail's signed checkpoints. The key is a C2SP signer string ("PRIVATE+KEY+...")
+# from the environment, or a file outside the database (`manage.py audit_keygen` makes one;
+# `make run` does so on first start). Its name is the log's origin.
+AUDIT_ORIGIN = os.environ.get("AUDIT_ORIGIN", "oversight.local/audit")
+AUDIT_SIGNING_KEY = os.environ.get("OVERSIGHT_SIGNING_KEY", "")
+AUDIT_SIGNING_KEY_FILE = Path(
+    os.environ.get("OVERSIGHT_SIGNING_KEY_FILE", DATA_DIR / "audit-signing.key")
+)
+# Decision-log exports are written here (shared by web and worker in production).
+EXPORT_DIR = Path(os.environ.get("OVERSIGHT_EXPORT_DIR", DATA_DIR / "exports"))
 
 # The review queue.
 REVIEW_LEASE_MINUTES = envint("REVIEW_LEASE_MINUTES", 15)

@@ -7,6 +7,7 @@ from core import views as core_views
 api_v1 = [
     path("", include("models_registry.api_urls")),
     path("", include("reviews.api_urls")),
+    path("", include("audit.api_urls")),
 ]
 
 urlpatterns = [

@@ -12,6 +12,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from audit.services import viewed
 from core import roles as r
 from core.errors import forbidden
 from core.permissions import role_permission
@@ -217,6 +218,12 @@ class DecisionDetailApi(APIView):
     def get(self, request: Request, decision_id: int) -> Response:
         decision = get_object_or_404(
             _with_related(selectors.decisions_visible_to(request.user)), pk=decision_id
+        )
+        viewed(
+            actor=request.user,
+            action="decision.viewed",
+            object_type="decision",
+            object_id=decision.pk,
         )
         return Response(_out(request, decision))
 

@@ -9,6 +9,7 @@ from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_POST
 
+from audit.services import viewed
 from core import roles as r
 from core.errors import ApplicationError
 from core.permissions import role_required
@@ -48,6 +49,14 @@ def case(
     request: HttpRequest, task_id: int, *, errors: dict | None = None, status: int = 200
 ) -> HttpResponse:
     task = _task(request, task_id)
+    if not errors:
+        viewed(
+            actor=request.user,
+            action="case.viewed",
+            object_type="decision",
+            object_id=task.decision_id,
+            task=task.pk,
+        )
     context = presentation.case_context(task, request.user)
     context.update(errors=errors or {}, posted=request.POST if errors else {})
     return render(request, "reviews/case.html", context, status=status)

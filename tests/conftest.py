@@ -54,6 +54,20 @@ def _eager_celery():
     yield
 
 
+@pytest.fixture(scope="session")
+def signer() -> str:
+    from audit import note
+
+    return note.generate_signer(settings.AUDIT_ORIGIN)
+
+
+@pytest.fixture(autouse=True)
+def _signing_key(settings, signer, tmp_path):
+    """A checkpoint key for every test, and exports written to the test's own directory."""
+    settings.AUDIT_SIGNING_KEY = signer
+    settings.EXPORT_DIR = tmp_path / "exports"
+
+
 @pytest.fixture(autouse=True)
 def _audit_triggers(request):
     """Keep the append-only triggers in place for every database test.

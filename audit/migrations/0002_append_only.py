@@ -3,12 +3,15 @@ from django.db import migrations
 from audit.db import drop_triggers, install_triggers
 
 
+TABLES = ("audit_auditevent", "audit_checkpoint")
+
+
 def install(apps, schema_editor):
-    install_triggers(schema_editor.connection)
+    install_triggers(schema_editor.connection, TABLES)
 
 
 def drop(apps, schema_editor):
-    drop_triggers(schema_editor.connection)
+    drop_triggers(schema_editor.connection, TABLES)
 
 
 class Migration(migrations.Migration):

@@ -11,8 +11,8 @@ from django.db import DatabaseError, connection, transaction
 import audit
 from audit.canonical import GENESIS_HASH, canonical_json, event_hash, format_time
 from audit.db import drop_triggers, install_triggers
-from audit.log import verify_chain
 from audit.models import AuditEvent, ChainVerification
+from audit.verification import verify_log
 
 pytestmark = pytest.mark.django_db
 
@@ -71,7 +71,7 @@ def test_it_rolls_back_with_the_change_it_records():
 
 def test_verify_reports_ok_with_the_count():
     append(5)
-    report = verify_chain()
+    report = verify_log()
     assert report.ok and report.count == 5 and report.last_seq == 5
 
 
@@ -112,7 +112,7 @@ def _tamper(sql: str, params: list) -> None:
 def test_verify_names_an_altered_event():
     append(5)
     _tamper("UPDATE audit_auditevent SET payload = %s WHERE seq = 3", ['{"i":99}'])
-    report = verify_chain()
+    report = verify_log()
     assert not report.ok
     assert (report.first_bad_seq, report.problem) == (3, "altered")
     assert report.count == 2
@@ -128,7 +128,7 @@ def test_the_command_fails_and_names_the_altered_event():
 def test_verify_names_a_deleted_event():
     append(5)
     _tamper("DELETE FROM audit_auditevent WHERE seq = %s", [3])
-    report = verify_chain()
+    report = verify_log()
     assert (report.ok, report.first_bad_seq, report.problem) == (False, 3, "missing")
     assert "jumps from #2 to #4" in report.message
 
@@ -147,7 +147,7 @@ def _insert(seq: int, prev_hash: str, time) -> AuditEvent:
 def test_verify_names_an_event_linked_out_of_order():
     e1, e2 = append(2)
     _insert(3, e1.hash, e2.time)  # a valid event, but it follows #1, not #2
-    report = verify_chain()
+    report = verify_log()
     assert (report.first_bad_seq, report.problem) == (3, "out_of_order")
     assert "follows event #1" in report.message
 
@@ -155,14 +155,14 @@ def test_verify_names_an_event_linked_out_of_order():
 def test_verify_names_a_broken_link():
     _, e2 = append(2)
     _insert(3, "f" * 64, e2.time)
-    report = verify_chain()
+    report = verify_log()
     assert (report.first_bad_seq, report.problem) == (3, "broken_link")
 
 
 def test_verify_flags_time_running_backwards():
     _, e2 = append(2)
     _insert(3, e2.hash, e2.time - timedelta(hours=1))
-    report = verify_chain()
+    report = verify_log()
     assert (report.first_bad_seq, report.problem) == (3, "out_of_order")
 
 
@@ -173,7 +173,7 @@ def test_time_never_goes_backwards_even_if_the_clock_does(monkeypatch):
     monkeypatch.setattr(timezone, "now", lambda: first.time - timedelta(minutes=5))
     (second,) = append(1)
     assert second.time == first.time
-    assert verify_chain().ok
+    assert verify_log().ok
 
 
 def test_record_many_appends_in_order_with_one_chain():
@@ -182,4 +182,4 @@ def test_record_many_appends_in_order_with_one_chain():
             [{"action": "test.batch", "payload": {"n": n}} for n in range(10)]
         )
     assert [e.seq for e in events] == list(range(1, 11))
-    assert verify_chain().ok
+    assert verify_log().ok

@@ -4,7 +4,7 @@ import pytest
 from django.core.management import call_command
 from django.test import Client
 
-from audit.log import verify_chain
+from audit.verification import verify_log
 from models_registry.models import MLModel, ModelVersion
 from reviews.models import Decision, ProtectedAttribute, ReviewTask
 
@@ -68,7 +68,7 @@ def test_loading_the_demo_twice_changes_nothing(demo, capsys):
 
 
 def test_the_chain_verifies_after_the_demo_and_a_reviewer_can_log_in(demo, capsys):
-    assert verify_chain().ok
+    assert verify_log().ok
     call_command("audit_verify")
     assert "chain intact" in capsys.readouterr().out
     client = Client()

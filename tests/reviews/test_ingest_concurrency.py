@@ -5,7 +5,7 @@ import threading
 import pytest
 from django.db import connection
 
-from audit.log import verify_chain
+from audit.verification import verify_log
 from reviews.models import Decision
 from tests.fixtures import item
 
@@ -40,7 +40,7 @@ def test_concurrent_duplicates_leave_one_decision(tiny_model, service):
     assert codes == [200] * (THREADS - 1) + [201]
     assert len({r.json()["id"] for r in responses}) == 1
     assert Decision.objects.count() == 1
-    report = verify_chain()
+    report = verify_log()
     assert report.ok
 
 

@@ -3,6 +3,7 @@ from __future__ import annotations
 from django.conf import settings
 from django.core.management.base import BaseCommand
 
+from audit.services import checkpoint_sign
 from core import demo
 
 
@@ -11,10 +12,13 @@ class Command(BaseCommand):
 
     def handle(self, *args, **options) -> None:
         result = demo.load()
+        checkpoint = checkpoint_sign()  # no beat runs in the embedded mode: sign one now
         self.stdout.write(
             f"Demo: model {result['model'].name}, {result['decisions']} decisions "
             f"({result['created']} new)."
         )
+        if checkpoint is not None:
+            self.stdout.write(f"Signed an audit checkpoint at size {checkpoint.tree_size}.")
         if result["token"]:
             self.stdout.write(
                 f"API token of the model service '{demo.SERVICE_NAME}' (shown once): "

@@ -1,0 +1,29 @@
+from django.urls import path
+
+from audit import api
+
+urlpatterns = [
+    path("audit/public-key/", api.PublicKeyApi.as_view(), name="api-audit-public-key"),
+    path("audit/checkpoints/", api.CheckpointListApi.as_view(), name="api-audit-checkpoints"),
+    path(
+        "audit/checkpoints/latest/",
+        api.LatestCheckpointApi.as_view(),
+        name="api-audit-checkpoint-latest",
+    ),
+    path("audit/proofs/inclusion/", api.InclusionProofApi.as_view(), name="api-audit-inclusion"),
+    path(
+        "audit/proofs/consistency/", api.ConsistencyProofApi.as_view(), name="api-audit-consistency"
+    ),
+    path("exports/", api.ExportCreateApi.as_view(), name="api-exports"),
+    path("exports/<int:export_id>/", api.ExportDetailApi.as_view(), name="api-export"),
+    path(
+        "exports/<int:export_id>/download/",
+        api.ExportDownloadApi.as_view(),
+        name="api-export-download",
+    ),
+    path(
+        "decisions/<int:decision_id>/proof/",
+        api.DecisionProofApi.as_view(),
+        name="api-decision-proof",
+    ),
+]

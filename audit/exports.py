@@ -1,0 +1,405 @@
+"""Decision-log exports: the rows, the writers (CSV, JSON Lines, Parquet), the package.
+
+Rows are read in chunks (a server-side cursor on PostgreSQL) and written as they come, so
+memory stays flat however many decisions are exported. A package is a zip holding the data
+file, `manifest.json` (filters, row count, the data file's SHA-256, the checkpoint the export
+was cut at) and, when asked, the audit bundle that `python -m audit.verify` checks offline.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import hmac
+import secrets
+import zipfile
+from collections import defaultdict
+from collections.abc import Callable, Iterator
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import orjson
+from django.db.models import Exists, OuterRef, QuerySet
+
+from audit.canonical import canonical_json, event_text, format_time
+from audit.log import iter_events
+from reviews.models import REASONS, Decision, ProtectedAttribute, Review
+
+CHUNK = 2000
+FILTER_KEYS = {"since", "until", "model", "version", "status", "routed", "reason", "groups"}
+COLUMNS = [
+    "decision_id", "model", "model_version", "external_id", "subject_ref", "received_at",
+    "features", "model_outcome", "confidence", "scored_by", "routed", "routing_reasons",
+    "policy_version", "status", "final_outcome", "finalized_by", "finalized_at", "reviews",
+    "review_count", "overridden", "appeal_status", "appeal_filed_at", "appeal_resolution",
+]  # fmt: skip
+JSON_COLUMNS = {"features", "reviews", "groups"}
+
+
+# --- filters ---------------------------------------------------------------------------------
+
+
+def check_filters(raw: Any) -> tuple[dict, dict[str, list[str]]]:
+    """Validate export filters; returns (clean, errors keyed `filters.<name>`)."""
+    from django.utils.dateparse import parse_datetime
+
+    if raw in (None, ""):
+        return {}, {}
+    if not isinstance(raw, dict):
+        return {}, {"filters": ["must be an object"]}
+    errors: dict[str, list[str]] = {}
+    clean: dict[str, Any] = {}
+    for key in sorted(set(raw) - FILTER_KEYS):
+        errors[f"filters.{key}"] = [
+            f"is not a filter; filters are {', '.join(sorted(FILTER_KEYS))}"
+        ]
+    for key in ("since", "until"):
+        if raw.get(key) not in (None, ""):
+            moment = parse_datetime(str(raw[key]))
+            if moment is None or moment.tzinfo is None:
+                errors[f"filters.{key}"] = ["must be an ISO 8601 time with a time zone"]
+            else:
+                clean[key] = moment.isoformat()
+    _simple(raw, clean, errors)
+    return clean, errors
+
+
+def _simple(raw: dict, clean: dict, errors: dict) -> None:
+    if raw.get("model") not in (None, ""):
+        clean["model"] = str(raw["model"])
+    if raw.get("version") is not None:
+        if not isinstance(raw["version"], int) or isinstance(raw["version"], bool):
+            errors["filters.version"] = ["must be a version number"]
+        else:
+            clean["version"] = raw["version"]
+    if raw.get("status") not in (None, ""):
+        if raw["status"] not in Decision.Status.values:
+            errors["filters.status"] = [f"must be one of {', '.join(Decision.Status.values)}"]
+        else:
+            clean["status"] = raw["status"]
+    if raw.get("routed") is not None:
+        if not isinstance(raw["routed"], bool):
+            errors["filters.routed"] = ["must be true or false"]
+        else:
+            clean["routed"] = raw["routed"]
+    if raw.get("reason") not in (None, ""):
+        if raw["reason"] not in REASONS:
+            errors["filters.reason"] = [f"must be one of {', '.join(REASONS)}"]
+        else:
+            clean["reason"] = raw["reason"]
+    groups = raw.get("groups")
+    if groups not in (None, {}):
+        if not isinstance(groups, dict) or not all(
+            isinstance(k, str) and isinstance(v, str) for k, v in groups.items()
+        ):
+            errors["filters.groups"] = ['must map attributes to values, e.g. {"race": "black"}']
+        else:
+            clean["groups"] = dict(groups)
+
+
+def decisions(base: QuerySet[Decision], filters: dict) -> QuerySet[Decision]:
+    qs = base
+    if "since" in filters:
+        qs = qs.filter(received_at__gte=datetime.fromisoformat(filters["since"]))
+    if "until" in filters:
+        qs = qs.filter(received_at__lt=datetime.fromisoformat(filters["until"]))
+    if "model" in filters:
+        qs = qs.filter(model__name=filters["model"])
+    if "version" in filters:
+        qs = qs.filter(model_version__number=filters["version"])
+    for key in ("status", "routed"):
+        if key in filters:
+            qs = qs.filter(**{key: filters[key]})
+    if "reason" in filters:
+        qs = qs.filter(reason_tags__contains=f",{filters['reason']},")
+    for name, value in filters.get("groups", {}).items():
+        member = ProtectedAttribute.objects.filter(decision=OuterRef("pk"), name=name, value=value)
+        qs = qs.filter(Exists(member))
+    return qs.order_by("id")
+
+
+# --- rows ---------------------------------------------------------------------------------------
+
+
+def pseudonymiser(enabled: bool) -> Callable[[str], str]:
+    """A keyed hash per export: the same subject gets the same pseudonym within one export and
+    different ones across exports. The key is never stored."""
+    if not enabled:
+        return lambda ref: ref
+    key = secrets.token_bytes(32)
+    return lambda ref: "p-" + hmac.new(key, ref.encode(), hashlib.sha256).hexdigest()[:20]
+
+
+def iter_rows(
+    qs: QuerySet[Decision], *, include_groups: bool, pseudonymise: bool
+) -> Iterator[dict]:
+    """One dict per decision, with its reviews (and protected attributes when allowed)."""
+    alias = pseudonymiser(pseudonymise)
+    fields = (
+        "id",
+        "model__name",
+        "model_version__number",
+        "external_id",
+        "subject_ref",
+        "received_at",
+        "features",
+        "model_outcome",
+        "confidence",
+        "scored_by",
+        "routed",
+        "routing",
+        "policy_version",
+        "status",
+        "final_outcome",
+        "finalized_by",
+        "finalized_at",
+    )
+    chunk: list[tuple] = []
+    for row in qs.values_list(*fields).iterator(chunk_size=CHUNK):
+        chunk.append(row)
+        if len(chunk) == CHUNK:
+            yield from _rows_of(chunk, include_groups, alias)
+            chunk = []
+    yield from _rows_of(chunk, include_groups, alias)
+
+
+def _rows_of(
+    chunk: list[tuple], include_groups: bool, alias: Callable[[str], str]
+) -> Iterator[dict]:
+    if not chunk:
+        return
+    ids = [row[0] for row in chunk]
+    reviews = defaultdict(list)
+    for review in (
+        Review.objects.filter(decision_id__in=ids, is_gold=False)
+        .order_by("id")
+        .values(
+            "decision_id",
+            "reviewer_id",
+            "kind",
+            "verdict",
+            "outcome",
+            "reason_code",
+            "rationale",
+            "seconds_spent",
+            "model_hidden",
+            "created_at",
+        )
+    ):
+        decision_id = review.pop("decision_id")
+        review["created_at"] = format_time(review["created_at"])
+        reviews[decision_id].append(review)
+    groups = defaultdict(dict)
+    if include_groups:
+        for decision_id, name, value in ProtectedAttribute.objects.filter(
+            decision_id__in=ids
+        ).values_list("decision_id", "name", "value"):
+            groups[decision_id][name] = value
+    for (
+        pk,
+        model,
+        version,
+        ext,
+        subject,
+        received,
+        features,
+        outcome,
+        confidence,
+        scored_by,
+        routed,
+        routing,
+        policy,
+        status,
+        final,
+        by,
+        final_at,
+    ) in chunk:
+        own = reviews.get(pk, [])
+        row = {
+            "decision_id": pk,
+            "model": model,
+            "model_version": version,
+            "external_id": ext,
+            "subject_ref": alias(subject),
+            "received_at": format_time(received),
+            "features": features,
+            "model_outcome": outcome,
+            "confidence": confidence,
+            "scored_by": scored_by,
+            "routed": routed,
+            "routing_reasons": ",".join(routing.get("reasons", [])),
+            "policy_version": policy,
+            "status": status,
+            "final_outcome": final,
+            "finalized_by": by,
+            "finalized_at": format_time(final_at) if final_at else "",
+            "reviews": own,
+            "review_count": len(own),
+            "overridden": bool(final) and final != outcome,
+            "appeal_status": "",
+            "appeal_filed_at": "",
+            "appeal_resolution": "",
+        }
+        if include_groups:
+            row["groups"] = groups.get(pk, {})
+        yield row
+
+
+# --- writers --------------------------------------------------------------------------------
+
+
+def columns(include_groups: bool) -> list[str]:
+    return [*COLUMNS, "groups"] if include_groups else list(COLUMNS)
+
+
+def _cell(name: str, value: Any) -> Any:
+    if name in JSON_COLUMNS:
+        return canonical_json(value)
+    return value
+
+
+def write_csv(
+    path: Path, rows: Iterator[dict], names: list[str], tick: Callable[[int], None]
+) -> int:
+    count = 0
+    with path.open("w", newline="", encoding="utf-8") as f:
+        writer = csv.writer(f)
+        writer.writerow(names)
+        for row in rows:
+            writer.writerow([_cell(n, row[n]) for n in names])
+            count += 1
+            tick(count)
+    return count
+
+
+def write_jsonl(
+    path: Path, rows: Iterator[dict], names: list[str], tick: Callable[[int], None]
+) -> int:
+    count = 0
+    with path.open("wb") as f:
+        for row in rows:
+            f.write(orjson.dumps({n: row[n] for n in names}) + b"\n")
+            count += 1
+            tick(count)
+    return count
+
+
+def write_parquet(
+    path: Path, rows: Iterator[dict], names: list[str], tick: Callable[[int], None]
+) -> int:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    schema = pa.schema([(n, _arrow_type(n)) for n in names])
+    count, batch = 0, []
+    with pq.ParquetWriter(path, schema, compression="zstd") as writer:
+        for row in rows:
+            batch.append(row)
+            count += 1
+            if len(batch) == CHUNK:
+                writer.write_batch(_batch(batch, names, schema))
+                batch = []
+                tick(count)
+        if batch:
+            writer.write_batch(_batch(batch, names, schema))
+        tick(count)
+    return count
+
+
+def _arrow_type(name: str):
+    import pyarrow as pa
+
+    types = {
+        "decision_id": pa.int64(),
+        "model_version": pa.int64(),
+        "confidence": pa.float64(),
+        "routed": pa.bool_(),
+        "policy_version": pa.int64(),
+        "review_count": pa.int32(),
+        "overridden": pa.bool_(),
+    }
+    return types.get(name, pa.string())
+
+
+def _batch(rows: list[dict], names: list[str], schema):
+    import pyarrow as pa
+
+    data = {n: [_cell(n, row[n]) for row in rows] for n in names}
+    return pa.RecordBatch.from_pydict(data, schema=schema)
+
+
+WRITERS = {"csv": write_csv, "jsonl": write_jsonl, "parquet": write_parquet}
+
+
+# --- the package ----------------------------------------------------------------------------
+
+
+def sha256_of(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def write_bundle_events(path: Path, size: int) -> None:
+    """events.jsonl of the offline verifier: every event up to the checkpoint, streamed."""
+    with path.open("wb") as f:
+        for seq, time, actor, action, otype, oid, payload, prev, stored in iter_events(until=size):
+            text = event_text(
+                seq=seq,
+                time=format_time(time),
+                actor=actor,
+                action=action,
+                object_type=otype,
+                object_id=oid,
+                payload=payload,
+                prev_hash=prev,
+            )
+            f.write(orjson.dumps({"seq": seq, "canonical": text, "hash": stored}) + b"\n")
+
+
+def package(target: Path, data: Path, manifest: dict, bundle: dict | None) -> None:
+    """Zip the data file, the manifest and, if given, the audit bundle (streamed from disk)."""
+    with zipfile.ZipFile(target, "w", compression=zipfile.ZIP_DEFLATED, allowZip64=True) as z:
+        z.write(data, data.name)
+        z.writestr("manifest.json", orjson.dumps(manifest, option=orjson.OPT_INDENT_2))
+        if bundle is not None:
+            z.write(bundle["events"], "bundle/events.jsonl")
+            z.writestr("bundle/checkpoint.txt", bundle["note"])
+            z.writestr("bundle/public-key.txt", bundle["vkey"] + "\n")
+            z.writestr("bundle/README.txt", BUNDLE_README.format(vkey=bundle["vkey"]))
+
+
+BUNDLE_README = """This folder is the audit log up to the checkpoint this export was cut at.
+Check it without trusting the database that produced it:
+
+    python -m audit.verify bundle --key "{vkey}"
+
+It recomputes every event's hash and chain link and the Merkle root over all events, and
+checks the checkpoint's Ed25519 signature against the public key. Get the public key from a
+source you trust (GET /api/v1/audit/public-key/ or the auditor page), not from this file.
+"""
+
+
+def manifest(export: Any, *, rows: int, data: Path, checkpoint: Any) -> dict:
+    return {
+        "export": export.pk,
+        "format": export.format,
+        "filters": export.filters,
+        "rows": rows,
+        "file": data.name,
+        "sha256": sha256_of(data),
+        "pseudonymised": export.pseudonymise,
+        "includes_protected_attributes": export.include_groups,
+        "requested_by": export.requested_by.get_username(),
+        "requested_at": format_time(export.requested_at),
+        "checkpoint": {
+            "size": checkpoint.tree_size,
+            "root": checkpoint.root,
+            "note": checkpoint.note,
+        }
+        if checkpoint
+        else None,
+    }

@@ -1,0 +1,144 @@
+"""The log's Merkle tree, kept in the database as the hashes of complete aligned subtrees.
+
+Sealing appends the leaves of new events (SHA-256(0x00 ‖ canonical bytes)) and the subtrees
+they complete; nothing already sealed is rehashed, so sealing costs O(new events + log n).
+Proofs and roots are built from O(log n) stored nodes: every complete subtree that the
+RFC 6962 recursions visit is aligned (see audit.merkle), so it is a stored node.
+"""
+
+from __future__ import annotations
+
+from django.db import connection, transaction
+from django.utils import timezone
+
+from audit import merkle
+from audit.canonical import event_text, format_time
+from audit.log import iter_events
+from audit.models import AuditEvent, MerkleNode, TreeState
+from core import bulk
+
+# pg_advisory_xact_lock key serializing sealing (and checkpoint signing); "OVTREE".
+TREE_LOCK_KEY = 0x4F5654524545
+
+
+class TreeError(Exception):
+    """The stored tree and the log disagree: the log is not an extension of what was sealed."""
+
+
+def sealed_size() -> int:
+    return TreeState.objects.filter(pk=1).values_list("size", flat=True).first() or 0
+
+
+def lock() -> None:
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_advisory_xact_lock(%s)", [TREE_LOCK_KEY])
+
+
+def leaf_of(row: tuple) -> bytes:
+    """The Merkle leaf of an event row as returned by audit.log.iter_events."""
+    seq, time, actor, action, otype, oid, payload, prev_hash, _hash = row
+    text = event_text(
+        seq=seq,
+        time=format_time(time),
+        actor=actor,
+        action=action,
+        object_type=otype,
+        object_id=oid,
+        payload=payload,
+        prev_hash=prev_hash,
+    )
+    return merkle.leaf_hash(text.encode())
+
+
+def extend(*, to: int | None = None, chunk: int = 5000) -> int:
+    """Seal events into the stored tree up to `to` (default: all). Returns the sealed size.
+    Must run in a transaction; takes the tree lock."""
+    lock()
+    state, _ = TreeState.objects.select_for_update().get_or_create(pk=1)
+    last = AuditEvent.objects.order_by("-seq").values_list("seq", flat=True).first() or 0
+    target = last if to is None else min(to, last)
+    if last < state.size:
+        raise TreeError(
+            f"the log has {last} events but {state.size} were sealed: events were removed"
+        )
+    if target <= state.size:
+        return state.size
+    _check_tail(state.size)
+    builder = merkle.TreeBuilder.resume(state.size, StoredTree().frontier(state.size))
+    nodes, expected = [], state.size + 1
+    for row in iter_events(chunk_size=chunk, start=state.size + 1, until=target):
+        if row[0] != expected:
+            raise TreeError(f"event #{expected} is missing from the log")
+        expected += 1
+        nodes += [
+            MerkleNode(level=lv, index=ix, hash=h) for lv, ix, h in builder.append(leaf_of(row))
+        ]
+        if len(nodes) >= chunk:
+            bulk.insert(nodes)
+            nodes = []
+    bulk.insert(nodes)
+    state.size, state.updated_at = target, timezone.now()
+    state.save(update_fields=["size", "updated_at"])
+    return target
+
+
+def _check_tail(size: int) -> None:
+    """The last sealed event must still be the event that was sealed: a cheap O(1) guard that
+    the log was not rewritten under the stored tree (audit_verify checks everything)."""
+    if size == 0:
+        return
+    row = next(iter_events(start=size, until=size), None)
+    stored = StoredTree().node(0, size - 1)
+    if row is None or leaf_of(row) != stored:
+        raise TreeError(
+            f"event #{size} no longer matches the leaf sealed for it: the log was rewritten"
+        )
+
+
+class StoredTree:
+    """Answers MTH(D[start:end]) from stored complete subtrees (one query per node, cached)."""
+
+    def __init__(self) -> None:
+        self._cache: dict[tuple[int, int], bytes] = {}
+
+    def node(self, level: int, index: int) -> bytes:
+        key = (level, index)
+        if key not in self._cache:
+            value = (
+                MerkleNode.objects.filter(level=level, index=index)
+                .values_list("hash", flat=True)
+                .first()
+            )
+            if value is None:
+                raise TreeError(f"no stored node at level {level}, index {index}: not sealed yet")
+            self._cache[key] = bytes(value)
+        return self._cache[key]
+
+    def subtree_root(self, start: int, end: int) -> bytes:
+        size = end - start
+        if size & (size - 1) == 0 and start % size == 0:
+            return self.node(size.bit_length() - 1, start // size)
+        split = 1 << ((size - 1).bit_length() - 1)
+        return merkle.node_hash(
+            self.subtree_root(start, start + split), self.subtree_root(start + split, end)
+        )
+
+    def frontier(self, size: int) -> list[bytes]:
+        """The roots of the complete subtrees that make up the first `size` leaves."""
+        return [self.node(level, index) for level, index in merkle.decompose(size)]
+
+    def root(self, size: int) -> bytes:
+        return merkle.root_with(size, self.subtree_root)
+
+    def inclusion_proof(self, index: int, size: int) -> list[bytes]:
+        return merkle.inclusion_proof_with(index, size, self.subtree_root)
+
+    def consistency_proof(self, old_size: int, new_size: int) -> list[bytes]:
+        return merkle.consistency_proof_with(old_size, new_size, self.subtree_root)
+
+
+def sealed_now() -> int:
+    """Seal everything logged so far, in its own transaction."""
+    with transaction.atomic():
+        return extend()

@@ -1,0 +1,251 @@
+"""Verifying the whole log: chain, Merkle leaves, checkpoints, signatures.
+
+One streaming pass in sequence order. For each event: its hash over its canonical text, its
+link to the event before, its time not earlier than the one before, and its Merkle leaf against
+the leaf sealed for it (which names an event altered after sealing even when the chain was
+rehashed around it). At each checkpoint's size: the Merkle root recomputed from the events
+must be the signed one. Every checkpoint's signature is checked against the public key, and
+successive checkpoints must be consistent. The first failure is reported, precisely.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+from django.db import connection, transaction
+
+from audit import merkle, note
+from audit.canonical import GENESIS_HASH, event_hash, event_text, format_time
+from audit.models import AuditEvent, Checkpoint, MerkleNode
+
+
+@dataclass
+class Report:
+    """`problem`: altered, missing, out_of_order, broken_link, checkpoint, or "" when intact."""
+
+    ok: bool
+    count: int
+    last_seq: int
+    last_hash: str
+    first_bad_seq: int | None = None
+    problem: str = ""
+    message: str = ""
+    checkpoints: int = 0
+
+
+class Problem(Exception):
+    def __init__(self, seq: int | None, kind: str, message: str) -> None:
+        super().__init__(message)
+        self.seq, self.kind, self.message = seq, kind, message
+
+
+_PG_ROWS = """
+SELECT e.seq, to_char(e.time AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'), e.actor,
+       e.action, e.object_type, e.object_id, e.payload, e.prev_hash, e.hash, n.hash
+FROM audit_auditevent e
+LEFT JOIN audit_merklenode n ON n.level = 0 AND n.index = e.seq - 1
+ORDER BY e.seq
+"""
+
+
+def _rows(chunk: int) -> Iterator[tuple]:
+    """(seq, time text, actor, action, type, id, payload, prev_hash, hash, sealed leaf|None)."""
+    if connection.vendor == "postgresql":
+        # A named (server-side) cursor streams the log instead of loading it.
+        with connection.cursor() as cursor, cursor.connection.cursor(name="audit_verify") as rows:
+            rows.itersize = chunk
+            rows.execute(_PG_ROWS)
+            yield from rows
+        return
+    sealed = dict(MerkleNode.objects.filter(level=0).values_list("index", "hash"))
+    columns = (
+        "seq",
+        "time",
+        "actor",
+        "action",
+        "object_type",
+        "object_id",
+        "payload",
+        "prev_hash",
+        "hash",
+    )
+    for row in AuditEvent.objects.order_by("seq").values_list(*columns).iterator(chunk_size=chunk):
+        leaf = sealed.get(row[0] - 1)
+        yield (row[0], format_time(row[1]), *row[2:], bytes(leaf) if leaf is not None else None)
+
+
+def verify_log(*, vkey: str | None = None, chunk: int = 10_000) -> Report:
+    """Verify everything; `vkey` is the checkpoint public key (default: this server's)."""
+    if connection.vendor != "postgresql" or connection.in_atomic_block:
+        return _verify(vkey, chunk)  # inside a caller's transaction, its snapshot applies
+    # One consistent snapshot of events, nodes and checkpoints for the whole pass.
+    with transaction.atomic():
+        with connection.cursor() as cursor:
+            cursor.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+        return _verify(vkey, chunk)
+
+
+def _verify(vkey: str | None, chunk: int) -> Report:
+    checkpoints = list(Checkpoint.objects.order_by("tree_size"))
+    state = {"count": 0, "seq": 0, "hash": GENESIS_HASH}
+    try:
+        _check_checkpoint_notes(checkpoints, vkey)
+        _walk(_rows(chunk), checkpoints, state)
+        _check_consistency(checkpoints)
+    except Problem as problem:
+        return Report(
+            False,
+            state["count"],
+            state["seq"],
+            state["hash"],
+            problem.seq,
+            problem.kind,
+            problem.message,
+            len(checkpoints),
+        )
+    summary = f"OK: {state['count']} events, chain intact"
+    if checkpoints:
+        latest = checkpoints[-1]
+        summary += (
+            f"; {len(checkpoints)} signed checkpoints verified, the latest at size "
+            f"{latest.tree_size} with root {latest.root[:16]}…"
+        )
+    return Report(
+        True,
+        state["count"],
+        state["seq"],
+        state["hash"],
+        message=summary,
+        checkpoints=len(checkpoints),
+    )
+
+
+def _walk(rows: Iterator[tuple], checkpoints: list[Checkpoint], state: dict) -> None:
+    builder, pending = merkle.TreeBuilder(), list(checkpoints)
+    prev_hash, prev_time = GENESIS_HASH, ""
+    for seq, time, actor, action, otype, oid, payload, stored_prev, stored_hash, sealed in rows:
+        expected = state["seq"] + 1
+        text = event_text(
+            seq=seq,
+            time=time,
+            actor=actor,
+            action=action,
+            object_type=otype,
+            object_id=oid,
+            payload=payload,
+            prev_hash=stored_prev,
+        )
+        _check_event(seq, expected, text, stored_hash, stored_prev, prev_hash, time, prev_time)
+        leaf = merkle.leaf_hash(text.encode())
+        if sealed is not None and bytes(sealed) != leaf:
+            raise Problem(
+                seq,
+                "altered",
+                f"event #{seq} differs from the leaf sealed for it: "
+                "it was changed after it was sealed into the Merkle tree",
+            )
+        builder.append(leaf)
+        state.update(count=state["count"] + 1, seq=seq, hash=stored_hash)
+        prev_hash, prev_time = stored_hash, time
+        while pending and pending[0].tree_size == builder.size:
+            _check_root(pending.pop(0), builder.root())
+    if pending:
+        cp = pending[0]
+        first = state["seq"] + 1
+        raise Problem(
+            first,
+            "missing",
+            f"the signed checkpoint of size {cp.tree_size} covers events #{first}–"
+            f"#{cp.tree_size}, which are missing from the log",
+        )
+
+
+def _check_event(seq, expected, text, stored_hash, stored_prev, prev_hash, time, prev_time) -> None:
+    if seq != expected:
+        gap = f"#{expected}" if seq == expected + 1 else f"#{expected}–#{seq - 1}"
+        raise Problem(
+            expected,
+            "missing",
+            f"event {gap} is missing: the log jumps from #{expected - 1} to #{seq}",
+        )
+    if event_hash(text) != stored_hash:
+        raise Problem(
+            seq, "altered", f"event #{seq} was altered: its stored hash does not match its contents"
+        )
+    if stored_prev != prev_hash:
+        linked = AuditEvent.objects.filter(hash=stored_prev).values_list("seq", flat=True).first()
+        if linked is not None:
+            raise Problem(
+                seq,
+                "out_of_order",
+                f"event #{seq} follows event #{linked} in the chain, not #{seq - 1}",
+            )
+        raise Problem(
+            seq,
+            "broken_link",
+            f"event #{seq} does not link to event #{seq - 1}: prev_hash matches no event",
+        )
+    if time < prev_time:
+        raise Problem(
+            seq, "out_of_order", f"event #{seq}'s time {time} is earlier than event #{seq - 1}'s"
+        )
+
+
+def _check_root(checkpoint: Checkpoint, root: bytes) -> None:
+    if root.hex() != checkpoint.root:
+        raise Problem(
+            checkpoint.tree_size,
+            "checkpoint",
+            f"the events up to #{checkpoint.tree_size} do not give the signed checkpoint's "
+            f"Merkle root ({checkpoint.root[:16]}…): the log was rewritten",
+        )
+
+
+def _check_checkpoint_notes(checkpoints: list[Checkpoint], vkey: str | None) -> None:
+    if not checkpoints:
+        return
+    if vkey is None:
+        from audit.keys import vkey as own_vkey
+
+        vkey = own_vkey()
+    for cp in checkpoints:
+        try:
+            _origin, size, root = note.parse_checkpoint(note.open_note(cp.note, vkey))
+        except note.NoteError as exc:
+            raise Problem(
+                cp.tree_size,
+                "checkpoint",
+                f"checkpoint of size {cp.tree_size}: bad signature ({exc})",
+            ) from None
+        if (size, root.hex()) != (cp.tree_size, cp.root):
+            raise Problem(
+                cp.tree_size,
+                "checkpoint",
+                f"checkpoint of size {cp.tree_size}: its signed note says size {size}, "
+                f"root {root.hex()[:16]}…, not what the table says",
+            )
+
+
+def _check_consistency(checkpoints: list[Checkpoint]) -> None:
+    from audit.tree import StoredTree, TreeError
+
+    tree = StoredTree()
+    for old, new in itertools.pairwise(checkpoints):
+        try:
+            proof = tree.consistency_proof(old.tree_size, new.tree_size)
+        except TreeError as exc:
+            raise Problem(
+                new.tree_size,
+                "checkpoint",
+                f"cannot prove checkpoints {old.tree_size}→{new.tree_size} consistent: {exc}",
+            ) from None
+        if not merkle.verify_consistency(
+            old.tree_size, new.tree_size, bytes.fromhex(old.root), bytes.fromhex(new.root), proof
+        ):
+            raise Problem(
+                new.tree_size,
+                "checkpoint",
+                f"checkpoints of sizes {old.tree_size} and {new.tree_size} are not consistent",
+            )

@@ -1,0 +1,177 @@
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+import json
+import zipfile
+
+import pytest
+from django.test import Client
+
+from audit.models import AuditEvent, Export
+from models_registry import services as registry
+from reviews import services as reviews
+from tests.fixtures import api, item
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture(autouse=True)
+def _on_commit(monkeypatch):
+    """Run after-commit work (the export job) as soon as it is scheduled, as a commit would."""
+    from django.db import transaction
+
+    monkeypatch.setattr(transaction, "on_commit", lambda fn, using=None, robust=False: fn())
+
+
+@pytest.fixture
+def log(tiny_model, service, erin, alice):
+    """Six decisions: half routed for audit, one of them reviewed and overridden."""
+    registry.policy_update(model=tiny_model, changes={"random_audit_rate": 50.0}, actor=erin)
+    groups = [{"race": "black", "sex": "female"}, {"race": "white", "sex": "male"}]
+    items = [item(n, groups=groups[n % 2]) for n in range(1, 7)]
+    decisions = [r.decision for r in reviews.decisions_ingest(items=items, actor=service.user)]
+    task = reviews.task_claim_next(reviewer=alice)
+    other = "deny" if task.decision.model_outcome == "approve" else "approve"
+    reviews.review_submit(task_id=task.pk, reviewer=alice, data={
+        "verdict": "override", "outcome": other, "reason_code": "model_error",
+        "rationale": "Checked the pay slips."})  # fmt: skip
+    return decisions
+
+
+def export(client, **body):
+    response = client.post("/api/v1/exports/", {"format": "csv", **body}, format="json")
+    assert response.status_code == 202, response.json()
+    assert set(response.json()) >= {"id", "status", "progress"}
+    return client.get(f"/api/v1/exports/{response.json()['id']}/").json()
+
+
+def download(client, body) -> zipfile.ZipFile:
+    response = client.get(body["download_url"])
+    assert response.status_code == 200
+    return zipfile.ZipFile(io.BytesIO(b"".join(response.streaming_content)))
+
+
+def test_a_csv_export_has_every_decision_its_reviews_and_a_manifest(log, dave):
+    client = api(dave)
+    body = export(client)
+    assert (body["status"], body["progress"], body["rows"]) == ("done", 100, 6)
+    package = download(client, body)
+    data = package.read("decisions.csv")
+    manifest = json.loads(package.read("manifest.json"))
+    assert manifest["rows"] == 6 and manifest["sha256"] == hashlib.sha256(data).hexdigest()
+    assert manifest["checkpoint"]["size"] >= 1 and manifest["checkpoint"]["note"]
+    rows = list(csv.DictReader(io.StringIO(data.decode())))
+    assert [int(r["decision_id"]) for r in rows] == [d.pk for d in log]
+    reviewed = [r for r in rows if r["review_count"] == "1"]
+    assert len(reviewed) == 1 and reviewed[0]["overridden"] == "True"
+    review = json.loads(reviewed[0]["reviews"])[0]
+    assert review["rationale"] == "Checked the pay slips." and review["seconds_spent"] >= 0
+    assert json.loads(rows[0]["groups"]) == {"race": "white", "sex": "male"}  # auditors see groups
+    assert "appeal_status" in rows[0]
+    actions = set(AuditEvent.objects.values_list("action", flat=True))
+    assert {"export.created", "export.finished", "export.downloaded"} <= actions
+
+
+def test_filters_pick_the_decisions(log, dave):
+    client = api(dave)
+    routed = sum(d.routed for d in log)
+    assert export(client, filters={"routed": True})["rows"] == routed
+    assert export(client, filters={"reason": "random_audit"})["rows"] == routed
+    assert export(client, filters={"groups": {"race": "black"}})["rows"] == 3
+    assert export(client, filters={"groups": {"race": "black", "sex": "male"}})["rows"] == 0
+    assert export(client, filters={"since": "2999-01-01T00:00:00+00:00"})["rows"] == 0
+    assert export(client, filters={"model": "tiny", "version": 1, "status": "final"})["rows"] >= 1
+
+
+def test_bad_export_requests_name_the_field(log, dave):
+    response = api(dave).post("/api/v1/exports/", {"format": "xls"}, format="json")
+    assert response.status_code == 400 and "format" in response.json()["error"]["fields"]
+    response = api(dave).post(
+        "/api/v1/exports/",
+        {"format": "csv", "filters": {"colour": "red", "since": "yesterday", "routed": "yes"}},
+        format="json",
+    )
+    fields = response.json()["error"]["fields"]
+    assert set(fields) == {"filters.colour", "filters.since", "filters.routed"}
+    assert not Export.objects.exists()
+
+
+def test_pseudonymised_exports_hide_subject_refs_consistently(log, dave):
+    client = api(dave)
+    rows = list(csv.DictReader(io.StringIO(download(client, export(client, pseudonymise=True))
+                                           .read("decisions.csv").decode())))  # fmt: skip
+    refs = [r["subject_ref"] for r in rows]
+    assert all(ref.startswith("p-") for ref in refs) and len(set(refs)) == 6
+    assert not any(d.subject_ref in refs for d in log)
+    again = list(csv.DictReader(io.StringIO(download(client, export(client, pseudonymise=True))
+                                            .read("decisions.csv").decode())))  # fmt: skip
+    assert refs != [r["subject_ref"] for r in again]  # a key per export
+
+
+def test_a_services_export_has_no_protected_attributes_and_only_its_decisions(
+    log, service, other_service
+):
+    body = export(service.client(), format="jsonl")
+    rows = [
+        json.loads(line)
+        for line in download(service.client(), body).read("decisions.jsonl").splitlines()
+    ]
+    assert len(rows) == 6 and "groups" not in rows[0]
+    assert rows[0]["features"]["history"] == "good"
+    assert export(other_service.client())["rows"] == 0
+    assert other_service.client().get(f"/api/v1/exports/{body['id']}/").status_code == 404
+
+
+def test_a_parquet_export_reads_back(log, dave):
+    import pyarrow.parquet as pq
+
+    client = api(dave)
+    package = download(client, export(client, format="parquet"))
+    table = pq.read_table(io.BytesIO(package.read("decisions.parquet")))
+    assert table.num_rows == 6
+    assert table.schema.field("confidence").type == "double"
+    assert json.loads(table.column("features")[0].as_py())["income"] == 120.0
+
+
+def test_the_bundle_in_an_export_verifies_offline(log, dave, tmp_path):
+    from audit import verify
+
+    client = api(dave)
+    package = download(client, export(client, include_bundle=True))
+    package.extractall(tmp_path / "export")
+    vkey = client.get("/api/v1/audit/public-key/").json()["vkey"]
+    line = verify.verify_bundle(tmp_path / "export" / "bundle", vkey)
+    assert line.startswith("OK:")
+
+
+def test_the_exports_page_queues_an_export_and_offers_the_download(log, dave, alice):
+    client = Client()
+    client.force_login(dave)
+    response = client.post(
+        "/audit/exports/", {"format": "csv", "groups": "race=black", "routed": ""}
+    )
+    assert response.status_code == 302
+    export_row = Export.objects.get()
+    assert export_row.filters == {"groups": {"race": "black"}} and export_row.status == "done"
+    page = client.get("/audit/exports/").content.decode()
+    assert f"/audit/exports/{export_row.pk}/download/" in page
+    assert client.get(f"/audit/exports/{export_row.pk}/download/").status_code == 200
+    bad = client.post("/audit/exports/", {"format": "csv", "groups": "race"})
+    assert bad.status_code == 400 and "is not attribute=value" in bad.content.decode()
+    client.force_login(alice)
+    assert client.get("/audit/exports/").status_code == 403
+
+
+def test_reading_a_decision_or_a_case_is_audited(log, dave, alice):
+    decision = log[0]
+    api(dave).get(f"/api/v1/decisions/{decision.pk}/")
+    viewed = AuditEvent.objects.filter(action="decision.viewed").get()
+    assert (viewed.actor, viewed.object_id) == ("user:dave", str(decision.pk))
+    task = reviews.task_claim_next(reviewer=alice)
+    if task is not None:
+        client = Client()
+        client.force_login(alice)
+        client.get(f"/review/tasks/{task.pk}/")
+        assert AuditEvent.objects.filter(action="case.viewed", actor="user:alice").exists()
