@@ -22,8 +22,8 @@ from typing import Any
 import orjson
 from django.db.models import Exists, OuterRef, QuerySet
 
-from audit.canonical import canonical_json, event_text, format_time
-from audit.log import iter_events
+from audit.canonical import canonical_json, format_time
+from audit.log import iter_events, row_text
 from reviews.models import REASONS, Decision, ProtectedAttribute, Review
 
 CHUNK = 2000
@@ -346,18 +346,9 @@ def sha256_of(path: Path) -> str:
 def write_bundle_events(path: Path, size: int) -> None:
     """events.jsonl of the offline verifier: every event up to the checkpoint, streamed."""
     with path.open("wb") as f:
-        for seq, time, actor, action, otype, oid, payload, prev, stored in iter_events(until=size):
-            text = event_text(
-                seq=seq,
-                time=format_time(time),
-                actor=actor,
-                action=action,
-                object_type=otype,
-                object_id=oid,
-                payload=payload,
-                prev_hash=prev,
-            )
-            f.write(orjson.dumps({"seq": seq, "canonical": text, "hash": stored}) + b"\n")
+        for row in iter_events(until=size):
+            text = row_text(row)
+            f.write(orjson.dumps({"seq": row[0], "canonical": text, "hash": row[-1]}) + b"\n")
 
 
 def package(target: Path, data: Path, manifest: dict, bundle: dict | None) -> None:

@@ -66,12 +66,11 @@ def record_many(entries: list[dict[str, Any]]) -> list[AuditEvent]:
     seq, prev_hash, last_time = last or (0, GENESIS_HASH, None)
     # Times never go backwards along the chain, even if the clock does.
     now = max(timezone.now(), last_time) if last_time else timezone.now()
-    time_text = format_time(now)
     events = []
     for entry in entries:
         seq += 1
         event = _build(entry, seq=seq, time=now, prev_hash=prev_hash)
-        event.hash = event_hash(_text(event, time_text))
+        event.hash = event_hash(event.canonical)
         prev_hash = event.hash
         events.append(event)
     bulk.insert(events)
@@ -101,20 +100,7 @@ def _build(entry: dict[str, Any], *, seq: int, time: datetime, prev_hash: str) -
     )
 
 
-def _text(event: AuditEvent, time_text: str) -> str:
-    return event_text(
-        seq=event.seq,
-        time=time_text,
-        actor=event.actor,
-        action=event.action,
-        object_type=event.object_type,
-        object_id=event.object_id,
-        payload=event.payload,
-        prev_hash=event.prev_hash,
-    )
-
-
-_COLUMNS = (
+EVENT_COLUMNS = (
     "seq",
     "time",
     "actor",
@@ -136,4 +122,20 @@ def iter_events(
         rows = rows.filter(seq__gte=start)
     if until is not None:
         rows = rows.filter(seq__lte=until)
-    return rows.values_list(*_COLUMNS).iterator(chunk_size=chunk_size)
+    return rows.values_list(*EVENT_COLUMNS).iterator(chunk_size=chunk_size)
+
+
+def row_text(row: tuple) -> str:
+    """The canonical text of a row from iter_events (columns as in EVENT_COLUMNS); the time may
+    also come already formatted, as PostgreSQL formats it for the verifier."""
+    seq, time, actor, action, object_type, object_id, payload, prev_hash, _hash = row[:9]
+    return event_text(
+        seq=seq,
+        time=time if isinstance(time, str) else format_time(time),
+        actor=actor,
+        action=action,
+        object_type=object_type,
+        object_id=object_id,
+        payload=payload,
+        prev_hash=prev_hash,
+    )

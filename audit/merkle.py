@@ -329,6 +329,16 @@ class TreeBuilder:
         self._size += 1
         return completed
 
+    def add(self, leaf: bytes) -> None:
+        """append() for a verifier streaming leaves it computed itself: no report of completed
+        subtrees and no re-check of the leaf (it must be a 32-byte hash)."""
+        h, index, stack = leaf, self._size, self._stack
+        while index & 1:
+            h = hashlib.sha256(b"\x01" + stack.pop() + h).digest()
+            index >>= 1
+        stack.append(h)
+        self._size += 1
+
     def root(self) -> bytes:
         """MTH of every leaf appended so far, from the complete subtrees alone: MTH splits off
         the largest complete subtree first, so it is the right fold of the stack."""

@@ -12,11 +12,11 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from audit import merkle
-from audit.canonical import event_text, format_time
-from audit.log import iter_events
+from audit.log import iter_events, row_text
 from audit.models import AuditEvent, MerkleNode, TreeState
 from core import bulk
 
+NODE_COLUMNS = ("level", "index", "hash")
 # pg_advisory_xact_lock key serializing sealing (and checkpoint signing); "OVTREE".
 TREE_LOCK_KEY = 0x4F5654524545
 
@@ -37,18 +37,7 @@ def lock() -> None:
 
 def leaf_of(row: tuple) -> bytes:
     """The Merkle leaf of an event row as returned by audit.log.iter_events."""
-    seq, time, actor, action, otype, oid, payload, prev_hash, _hash = row
-    text = event_text(
-        seq=seq,
-        time=format_time(time),
-        actor=actor,
-        action=action,
-        object_type=otype,
-        object_id=oid,
-        payload=payload,
-        prev_hash=prev_hash,
-    )
-    return merkle.leaf_hash(text.encode())
+    return merkle.leaf_hash(row_text(row).encode())
 
 
 def extend(*, to: int | None = None, chunk: int = 5000) -> int:
@@ -71,13 +60,11 @@ def extend(*, to: int | None = None, chunk: int = 5000) -> int:
         if row[0] != expected:
             raise TreeError(f"event #{expected} is missing from the log")
         expected += 1
-        nodes += [
-            MerkleNode(level=lv, index=ix, hash=h) for lv, ix, h in builder.append(leaf_of(row))
-        ]
+        nodes += builder.append(leaf_of(row))
         if len(nodes) >= chunk:
-            bulk.insert(nodes)
+            bulk.insert_tuples(MerkleNode, NODE_COLUMNS, nodes)
             nodes = []
-    bulk.insert(nodes)
+    bulk.insert_tuples(MerkleNode, NODE_COLUMNS, nodes)
     state.size, state.updated_at = target, timezone.now()
     state.save(update_fields=["size", "updated_at"])
     return target

@@ -9,7 +9,7 @@ from __future__ import annotations
 import subprocess
 import sys
 
-BENCHES = ["ingest", "claim"]
+BENCHES = ["ingest", "claim", "audit"]
 
 
 def main() -> int:

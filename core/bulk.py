@@ -45,6 +45,25 @@ def insert(objs: Sequence[Model]) -> None:
         obj._state.db = connection.alias
 
 
+def insert_tuples(model: type[Model], columns: Sequence[str], rows: Sequence[tuple]) -> None:
+    """Insert plain tuples of ready database values (no model instances, no field preparation):
+    for high-volume rows whose values are already what the columns hold."""
+    if not rows:
+        return
+    connection = connections[router.db_for_write(model)]
+    if connection.vendor != "postgresql":
+        model.objects.bulk_create([model(**dict(zip(columns, row, strict=True))) for row in rows])
+        return
+    quote = connection.ops.quote_name
+    names = ", ".join(quote(model._meta.get_field(c).column) for c in columns)
+    with (
+        connection.cursor() as cursor,
+        cursor.cursor.copy(f"COPY {quote(model._meta.db_table)} ({names}) FROM STDIN") as copy,
+    ):
+        for row in rows:
+            copy.write_row(row)
+
+
 def _json_text(value: Any) -> str | None:
     return None if value is None else orjson.dumps(value).decode()
 

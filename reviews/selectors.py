@@ -183,8 +183,6 @@ def queue_summary(viewer: User) -> dict:
 def decision_history(decision: Decision) -> list:
     from audit.models import AuditEvent
 
-    return list(
-        AuditEvent.objects.filter(object_type="decision", object_id=str(decision.pk)).order_by(
-            "seq"
-        )
-    )
+    # Reads (*.viewed) are for auditors; the reviewer's history shows what happened to the case.
+    events = AuditEvent.objects.filter(object_type="decision", object_id=str(decision.pk))
+    return list(events.exclude(action__endswith=".viewed").order_by("seq"))

@@ -175,3 +175,18 @@ def test_reading_a_decision_or_a_case_is_audited(log, dave, alice):
         client.force_login(alice)
         client.get(f"/review/tasks/{task.pk}/")
         assert AuditEvent.objects.filter(action="case.viewed", actor="user:alice").exists()
+
+
+def test_auditors_reach_a_decisions_events_and_proof_from_its_pages(log, dave):
+    from audit.services import checkpoint_sign
+
+    checkpoint_sign()
+    decision = log[0]
+    client = Client()
+    client.force_login(dave)
+    page = client.get(f"/audit/decisions/{decision.pk}/").content.decode()
+    assert "decision.ingested" in page and "in the signed tree" in page
+    assert f"/api/v1/decisions/{decision.pk}/proof/" in page
+    events = client.get("/audit/events/", {"object_id": str(decision.pk), "action": "decision."})
+    assert f'href="/audit/decisions/{decision.pk}/"' in events.content.decode()
+    assert client.get("/audit/events/", {"since": "not a date"}).status_code == 200
