@@ -188,11 +188,9 @@ REST_FRAMEWORK = {
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
-    "DEFAULT_PARSER_CLASSES": [
-        "rest_framework.parsers.JSONParser",
-        "rest_framework.parsers.MultiPartParser",
-    ],
-    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    # JSON only; the one upload (a model version's artifact) takes multipart on its own view.
+    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    "DEFAULT_SCHEMA_CLASS": "core.api_schema.OversightAutoSchema",
     "EXCEPTION_HANDLER": "core.errors.api_exception_handler",
     "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
 }
@@ -235,6 +233,10 @@ CELERY_BEAT_SCHEDULE: dict[str, dict] = {
     "sign-audit-checkpoint": {
         "task": "audit.tasks.sign_checkpoint",
         "schedule": envfloat("AUDIT_CHECKPOINT_SECONDS", 60.0),
+    },
+    "verify-audit-chain-daily": {
+        "task": "audit.tasks.verify_chain_daily",
+        "schedule": envfloat("AUDIT_VERIFY_SECONDS", 24 * 3600.0),
     },
 }
 

@@ -6,11 +6,15 @@ an ingest does. JSON columns are serialized with orjson (several times faster th
 decisions' explanations and routing traces). Ids are drawn from the table's sequence first, so
 callers can link rows (tasks to decisions) before they are written. Elsewhere (SQLite) it is
 bulk_create.
+
+COPY goes to psycopg's own cursor, past Django's wrapper, so its errors are translated here: a
+duplicate key is a django.db.IntegrityError, as it is from any other query, and callers that
+retry on it (ingest's race for an external_id) see it.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 import orjson
@@ -37,9 +41,7 @@ def insert(objs: Sequence[Model]) -> None:
     quote = connection.ops.quote_name
     sql = f"COPY {quote(meta.db_table)} ({', '.join(quote(f.column) for f in fields)}) FROM STDIN"
     columns = list(zip([f.attname for f in fields], prepare, strict=True))
-    with connection.cursor() as cursor, cursor.cursor.copy(sql) as copy:
-        for obj in objs:
-            copy.write_row([prep(getattr(obj, attname)) for attname, prep in columns])
+    _copy(connection, sql, ([prep(getattr(obj, name)) for name, prep in columns] for obj in objs))
     for obj in objs:
         obj._state.adding = False
         obj._state.db = connection.alias
@@ -56,9 +58,15 @@ def insert_tuples(model: type[Model], columns: Sequence[str], rows: Sequence[tup
         return
     quote = connection.ops.quote_name
     names = ", ".join(quote(model._meta.get_field(c).column) for c in columns)
+    _copy(connection, f"COPY {quote(model._meta.db_table)} ({names}) FROM STDIN", rows)
+
+
+def _copy(connection: Any, sql: str, rows: Iterable[Sequence[Any]]) -> None:
+    """Run a COPY ... FROM STDIN; the driver's errors come out as Django's."""
     with (
+        connection.wrap_database_errors,
         connection.cursor() as cursor,
-        cursor.cursor.copy(f"COPY {quote(model._meta.db_table)} ({names}) FROM STDIN") as copy,
+        cursor.cursor.copy(sql) as copy,
     ):
         for row in rows:
             copy.write_row(row)

@@ -7,7 +7,7 @@ from typing import Any
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.http import Http404
-from rest_framework import exceptions
+from rest_framework import exceptions, serializers
 from rest_framework.response import Response
 from rest_framework.serializers import as_serializer_error
 from rest_framework.views import exception_handler
@@ -61,6 +61,25 @@ def flatten_errors(detail: Any, prefix: str = "") -> dict[str, list[str]]:
 
 def error_body(code: str, message: str, fields: dict | None = None, **extra: Any) -> dict:
     return {"error": {"code": code, "message": message, "fields": fields or {}, **extra}}
+
+
+class ErrorDetailSerializer(serializers.Serializer):
+    code = serializers.CharField(
+        help_text="invalid, conflict, idempotency_conflict, permission_denied, "
+        "not_authenticated, not_found, ..."
+    )
+    message = serializers.CharField(help_text="what went wrong, in words a person can act on")
+    fields = serializers.DictField(
+        child=serializers.ListField(child=serializers.CharField()),
+        help_text='messages per field path, e.g. {"items.3.features.income": ["must be at '
+        'least 0, got -5"]}; empty when no field is at fault',
+    )
+
+
+class ErrorSerializer(serializers.Serializer):
+    """The body of every error response (documentation of `error_body`)."""
+
+    error = ErrorDetailSerializer()
 
 
 def _summary(fields: dict[str, list[str]]) -> str:

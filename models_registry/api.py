@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 
 from django.contrib.auth.models import User
 from django.db.models import QuerySet
 from django.shortcuts import get_object_or_404
 from drf_spectacular.utils import OpenApiResponse, extend_schema
-from rest_framework import renderers, serializers, status
+from rest_framework import parsers, renderers, serializers, status
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -35,7 +36,34 @@ def _owned_or_403(user: User, name: str) -> MLModel:
     return model
 
 
-class FeatureSpecSerializer(serializers.Serializer):
+class StrictSerializer(serializers.Serializer):
+    """Refuses keys that are not its fields, so that a misspelt setting is an error rather than
+    a silent no-op. Read-only fields may be sent back as they were read; they are ignored."""
+
+    unknown_message = "is not a field here"
+
+    def to_internal_value(self, data):
+        unknown = self._unknown_keys(data)
+        try:
+            value = super().to_internal_value(data)
+        except serializers.ValidationError as exc:
+            detail = exc.detail if isinstance(exc.detail, dict) else {}
+            raise serializers.ValidationError({**unknown, **detail}) from None
+        if unknown:
+            raise serializers.ValidationError(unknown)
+        return value
+
+    def _unknown_keys(self, data) -> dict[str, list[str]]:
+        if not isinstance(data, Mapping):
+            return {}
+        writable = [name for name, field in self.fields.items() if not field.read_only]
+        message = f"{self.unknown_message}; fields are {', '.join(writable)}"
+        return {key: [message] for key in sorted(set(data) - set(self.fields), key=str)}
+
+
+class FeatureSpecSerializer(StrictSerializer):
+    unknown_message = "is not a feature field"
+
     name = serializers.CharField(max_length=64)
     type = serializers.ChoiceField(
         choices=["number", "integer", "boolean", "category"], default="number"
@@ -57,7 +85,9 @@ class FeatureSpecSerializer(serializers.Serializer):
         return value
 
 
-class CardSerializer(serializers.Serializer):
+class CardSerializer(StrictSerializer):
+    unknown_message = "is not a model card field"
+
     intended_use = serializers.CharField(default="", allow_blank=True)
     out_of_scope = serializers.CharField(default="", allow_blank=True)
     limitations = serializers.CharField(default="", allow_blank=True)
@@ -65,7 +95,9 @@ class CardSerializer(serializers.Serializer):
     contact = serializers.CharField(default="", allow_blank=True)
 
 
-class PolicySerializer(serializers.Serializer):
+class PolicySerializer(StrictSerializer):
+    unknown_message = "is not a policy field"
+
     version = serializers.IntegerField(read_only=True)
     confidence_threshold = serializers.FloatField(required=False)
     high_stakes = serializers.JSONField(required=False)
@@ -159,7 +191,9 @@ class ModelListApi(APIView):
 
     permission_classes = [role_permission(*READERS)]
 
-    class ModelRegisterSerializer(serializers.Serializer):
+    class ModelRegisterSerializer(StrictSerializer):
+        unknown_message = "is not a field of a model registration"
+
         name = serializers.SlugField(max_length=100)
         task = serializers.CharField(default=MLModel.Task.BINARY)
         labels = serializers.ListField(child=serializers.CharField(max_length=100))
@@ -169,11 +203,18 @@ class ModelListApi(APIView):
             child=serializers.CharField(max_length=64), default=list
         )
         card = CardSerializer(required=False)
-        owner = serializers.SlugRelatedField(
-            slug_field="username", queryset=User.objects.all(), required=False, allow_null=True
+        owner = serializers.CharField(
+            required=False,
+            allow_null=True,
+            max_length=150,
+            help_text="a model service may name the owner (a model_owner); a model owner "
+            "registering owns the model",
         )
-        services = serializers.SlugRelatedField(
-            slug_field="username", queryset=User.objects.all(), many=True, required=False
+        services = serializers.ListField(
+            child=serializers.CharField(max_length=150),
+            required=False,
+            max_length=100,
+            help_text="usernames of model services allowed to send decisions",
         )
         policy = PolicySerializer(required=False)
 
@@ -187,9 +228,7 @@ class ModelListApi(APIView):
         if not r.has_role(request.user, *WRITERS):
             raise forbidden("Registering a model needs the model_owner or model_service role.")
         data = _valid(self.ModelRegisterSerializer, request.data)
-        owner = data.get("owner")
-        if owner is None and r.has_role(request.user, r.MODEL_OWNER):
-            owner = request.user
+        owner, granted = _people(data.get("owner"), data.get("services", []))
         policy = {k: v for k, v in data.get("policy", {}).items() if k != "note"}
         model = services.model_register(
             name=data["name"],
@@ -200,12 +239,27 @@ class ModelListApi(APIView):
             protected_attributes=data["protected_attributes"],
             card=data.get("card"),
             owner=owner,
-            services=data.get("services", []),
+            services=granted,
             policy=policy,
             actor=request.user,
         )
         model = _models(MLModel.objects.filter(pk=model.pk)).get()
         return Response(ModelOutSerializer(model).data, status=status.HTTP_201_CREATED)
+
+
+def _people(owner: str | None, services: list[str]) -> tuple[User | None, list[User]]:
+    """The users named as owner and services; a 400 naming each username that is nobody's."""
+    users = User.objects.in_bulk([*services, *([owner] if owner else [])], field_name="username")
+    errors = {
+        f"services.{index}": [f"there is no user named {name!r}"]
+        for index, name in enumerate(services)
+        if name not in users
+    }
+    if owner and owner not in users:
+        errors["owner"] = [f"there is no user named {owner!r}"]
+    if errors:
+        raise invalid(errors)
+    return (users[owner] if owner else None), [users[name] for name in services]
 
 
 def _valid(serializer_class: type[serializers.Serializer], data) -> dict:
@@ -248,8 +302,11 @@ class VersionListApi(APIView):
     """Versions of a model; upload a new one as a skops file (multipart field `artifact`)."""
 
     permission_classes = [role_permission(*READERS)]
+    parser_classes = [parsers.MultiPartParser]
 
-    class VersionUploadSerializer(serializers.Serializer):
+    class VersionUploadSerializer(StrictSerializer):
+        unknown_message = "is not a field of a version upload"
+
         artifact = serializers.FileField(
             help_text="a skops file of a fitted scikit-learn classifier"
         )
@@ -288,7 +345,10 @@ class VersionListApi(APIView):
 
 
 def _may_upload(user: User, model: MLModel) -> bool:
-    return model.owner_id == user.pk or model.services.filter(pk=user.pk).exists()
+    """Its owner, while a model owner; or a model service it was granted to."""
+    if model.owner_id == user.pk and r.has_role(user, r.MODEL_OWNER):
+        return True
+    return r.has_role(user, r.MODEL_SERVICE) and model.services.filter(pk=user.pk).exists()
 
 
 def _json_field(data: dict, key: str):

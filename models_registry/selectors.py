@@ -74,13 +74,18 @@ def _fmt(value: object) -> str:
 
 
 def metric_tables(metrics: dict) -> list[dict]:
-    """Metrics as tables: overall first, then one table per protected attribute."""
+    """Metrics as tables: overall first, then one table per protected attribute.
+
+    Uploads are checked (models_registry.metrics); parts of older rows that are not of that
+    shape are left out rather than break the card."""
     tables = []
-    overall = metrics.get("overall") or {}
-    if overall:
+    metrics = metrics if isinstance(metrics, dict) else {}
+    overall = metrics.get("overall")
+    if isinstance(overall, dict) and overall:
         tables.append({"title": "Overall", "columns": list(overall),
                        "rows": [["all", *[_fmt(v) for v in overall.values()]]]})  # fmt: skip
-    for attribute, groups in (metrics.get("by_group") or {}).items():
+    by_group = metrics.get("by_group")
+    for attribute, groups in (by_group if isinstance(by_group, dict) else {}).items():
         if not isinstance(groups, dict) or not groups:
             continue
         columns = sorted(

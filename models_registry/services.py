@@ -8,7 +8,7 @@ from typing import Any
 
 import numpy as np
 from django.contrib.auth.models import User
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from audit import record
@@ -16,6 +16,7 @@ from audit.log import Actor
 from core.errors import ApplicationError
 from core.roles import MODEL_OWNER, MODEL_SERVICE, has_role
 from models_registry import artifacts, explain, rules, schema
+from models_registry.metrics import check as check_metrics
 from models_registry.models import MLModel, ModelVersion, RoutingPolicy
 from models_registry.scoring import frame
 
@@ -47,22 +48,21 @@ def model_register(
     services: list[User] | None = None,
     policy: dict[str, Any] | None = None,
 ) -> MLModel:
-    """Register a model with its schema and card, and its first routing policy."""
+    """Register a model with its schema and card, and its first routing policy.
+
+    A model owner who registers a model owns it. A model service that registers one is granted
+    it, and may name its owner (who must hold the model_owner role). `services` may name only
+    users with the model_service role."""
     specs, errors = schema.validate_specs(features)
     errors.update(_label_errors(task, labels, favourable_label))
     errors.update(_protected_errors(protected_attributes or [], specs))
-    if owner is not None and not has_role(owner, MODEL_OWNER):
-        errors["owner"] = [f"{owner.username} is not a model owner"]
-    not_services = [u.username for u in services or [] if not has_role(u, MODEL_SERVICE)]
-    if not_services:
-        errors["services"] = [f"not model services: {', '.join(not_services)}"]
+    owner = _owner_for(actor, owner, errors)
+    errors.update(_services_errors(services or []))
     if errors:
         raise invalid(errors)
     card = card or {}
     with transaction.atomic():
-        if MLModel.objects.filter(name=name).exists():
-            raise ApplicationError(f"A model named {name!r} is already registered.")
-        model = MLModel.objects.create(
+        model = _model_create(
             name=name,
             task=task,
             labels=list(labels),
@@ -95,6 +95,38 @@ def model_register(
         )
         _policy_create(model, {**_DEFAULT_POLICY, **(policy or {})}, actor=actor, note="initial")
     return model
+
+
+def _model_create(*, name: str, **fields: Any) -> MLModel:
+    """Insert the model; the unique name settles two registrations of one name at once."""
+    try:
+        with transaction.atomic():
+            return MLModel.objects.create(name=name, **fields)
+    except IntegrityError:
+        if not MLModel.objects.filter(name=name).exists():
+            raise
+        raise ApplicationError(f"A model named {name!r} is already registered.") from None
+
+
+def _owner_for(actor: Actor, owner: User | None, errors: dict[str, list[str]]) -> User | None:
+    if isinstance(actor, User) and has_role(actor, MODEL_OWNER):
+        if owner is not None and owner.pk != actor.pk:
+            errors["owner"] = [
+                f"a model owner registers models they own: leave owner out, or name "
+                f"yourself ({actor.username})"
+            ]
+        return actor
+    if owner is not None and not has_role(owner, MODEL_OWNER):
+        errors["owner"] = [f"{owner.username} does not have the model_owner role"]
+    return owner
+
+
+def _services_errors(services: list[User]) -> dict[str, list[str]]:
+    return {
+        f"services.{index}": [f"{user.username} does not have the model_service role"]
+        for index, user in enumerate(services)
+        if not has_role(user, MODEL_SERVICE)
+    }
 
 
 def _user(actor: Actor) -> User | None:
@@ -155,8 +187,9 @@ def version_upload(
     estimator = artifacts.load(artifact)
     baseline = _check_baseline(model, baseline)
     _check_estimator(model, estimator, baseline)
-    if metrics is not None and not isinstance(metrics, dict):
-        raise invalid({"metrics": ['must be a JSON object, e.g. {"overall": {...}}']})
+    errors = check_metrics(metrics)
+    if errors:
+        raise invalid(errors)
     linear = explain.linear_view(estimator, model.features, model.favourable_label, baseline)
     method = explain.LINEAR if linear is not None else explain.BASELINE
     digest = artifacts.sha256(artifact)
@@ -228,14 +261,43 @@ def _check_estimator(model: MLModel, estimator: Any, baseline: dict) -> None:
             f"was fitted on columns {sorted(map(str, names))}, but the schema's features are "
             f"{sorted(model.feature_names)}"
         )
-    try:
-        proba = np.asarray(estimator.predict_proba(frame(model.features, [baseline])))
-    except Exception as exc:
+    problem = _trial_score(estimator, model, baseline)
+    if problem:
         raise artifacts.artifact_error(
-            f"could not score a row of the schema's features ({type(exc).__name__}: {exc})"
-        ) from exc
+            f"could not score a row of the schema's features ({problem})"
+        )
+    _check_optional_features(model, estimator, baseline)
+
+
+def _trial_score(estimator: Any, model: MLModel, row: dict) -> str | None:
+    """Why the estimator cannot score this row, or None when it can."""
+    try:
+        proba = np.asarray(estimator.predict_proba(frame(model.features, [row])))
+    except Exception as exc:
+        # sklearn's messages run to a paragraph; the first line says what went wrong.
+        return f"{type(exc).__name__}: {next(iter(str(exc).splitlines()), '')}"
     if proba.shape != (1, len(model.labels)) or not np.all(np.isfinite(proba)):
-        raise artifacts.artifact_error("predict_proba did not return one probability per label")
+        return "predict_proba did not return one probability per label"
+    return None
+
+
+def _check_optional_features(model: MLModel, estimator: Any, baseline: dict) -> None:
+    """An optional feature reaches the estimator as a missing value (NaN): refuse an artifact
+    that cannot score without one now, not on the first decision that leaves it out."""
+    problems = {
+        spec["name"]: _trial_score(estimator, model, {**baseline, spec["name"]: None})
+        for spec in model.features
+        if not spec["required"]
+    }
+    failing = {name: problem for name, problem in problems.items() if problem}
+    if failing:
+        names = ", ".join(repr(name) for name in failing)
+        kind = "feature" if len(failing) == 1 else "features"
+        raise artifacts.artifact_error(
+            f"cannot score a row without the optional {kind} {names} "
+            f"({next(iter(failing.values()))}): add an imputer to the pipeline, or make "
+            f"{'it' if len(failing) == 1 else 'them'} required"
+        )
 
 
 def _describe_estimator(estimator: Any) -> str:

@@ -13,7 +13,7 @@ from typing import Any
 from django.contrib.auth.models import User
 
 from audit.canonical import canonical_json
-from models_registry import schema
+from models_registry import explanations, schema
 from models_registry.models import MLModel, ModelVersion
 from reviews import selectors
 
@@ -159,14 +159,32 @@ def _client_score(
     if outcome not in model.labels:
         labels = ", ".join(model.labels)
         errors["outcome"] = [f"must be one of {labels}; got {schema.describe(outcome)}"]
+    _check_confidence(model, outcome, confidence, errors)
+    if explanation is not None:
+        errors.update(_explanation_errors(model, explanation))
+    return outcome, float(confidence) if schema.is_finite_number(confidence) else None, explanation
+
+
+def _check_confidence(model: MLModel, outcome: Any, confidence: Any, errors: Errors) -> None:
+    """Confidence is the probability of the outcome given, and the outcome is the most likely
+    label: so it is at least 1/len(labels) (one half for a binary model) and at most 1."""
     if not schema.is_finite_number(confidence) or not 0 <= confidence <= 1:
         errors["confidence"] = [f"must be a number from 0 to 1, got {schema.describe(confidence)}"]
-    if explanation is not None and (
-        not isinstance(explanation, dict)
-        or len(canonical_json(explanation)) > MAX_EXPLANATION_CHARS
-    ):
-        errors["explanation"] = [f"must be an object of at most {MAX_EXPLANATION_CHARS} characters"]
-    return outcome, float(confidence) if schema.is_finite_number(confidence) else None, explanation
+        return
+    least = 1 / len(model.labels)
+    # Scores are rounded (Oversight's to 6 places), so a tie may come in a hair under 1/n.
+    if confidence < least - 1e-6:
+        errors["confidence"] = [
+            f"is the probability of the outcome {outcome}, the most likely of "
+            f"{len(model.labels)} labels, so it is at least {least:.4g}; got {confidence:g}"
+        ]
+
+
+def _explanation_errors(model: MLModel, explanation: Any) -> Errors:
+    errors = explanations.check(explanation, model.features, model.labels)
+    if not errors and len(canonical_json(explanation)) > MAX_EXPLANATION_CHARS:
+        errors["explanation"] = [f"must be at most {MAX_EXPLANATION_CHARS} characters as JSON"]
+    return errors
 
 
 def _version(model: MLModel, number: Any, *, scoring: bool, errors: Errors) -> ModelVersion | None:

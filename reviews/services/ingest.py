@@ -59,7 +59,7 @@ def decisions_ingest(*, items: list[Any], actor: User, prefix: str = "items") ->
         raise invalid(errors)
     unique, aliases = _dedupe(parsed, prefix)
     existing = _existing(unique, prefix)
-    scored = _score([item for item in unique if item.key not in existing])
+    scored = _score([item for item in unique if item.key not in existing], prefix)
     for attempt in range(3):
         try:
             with transaction.atomic():
@@ -131,7 +131,7 @@ def _existing(items: list[intake.Item], prefix: str) -> dict[tuple, Decision]:
     return found
 
 
-def _score(items: list[intake.Item]) -> list[_Scored]:
+def _score(items: list[intake.Item], prefix: str) -> list[_Scored]:
     """Score with the chosen version (in one batch per version) or take the client's score."""
     scored = [_client_scored(item) for item in items if item.outcome is not None]
     by_version = defaultdict(list)
@@ -139,8 +139,36 @@ def _score(items: list[intake.Item]) -> list[_Scored]:
         if item.outcome is None:
             by_version[item.version.pk].append(item)
     for group in by_version.values():
-        scored += _score_with_version(group)
+        scored += _score_with_version_or_400(group, prefix)
     return scored
+
+
+def _score_with_version_or_400(items: list[intake.Item], prefix: str) -> list[_Scored]:
+    try:
+        return _score_with_version(items)
+    except ValueError as exc:
+        # An optional feature left out reaches the estimator as NaN. Uploads are checked for
+        # this, but a version that predates the check may still refuse it: that is the
+        # client's 400 naming what was left out, not a 500.
+        missing = _missing_optional(items, prefix, exc)
+        if not missing:
+            raise
+        raise invalid(missing) from exc
+
+
+def _missing_optional(items: list[intake.Item], prefix: str, exc: Exception) -> dict:
+    version, model = items[0].version, items[0].model
+    reason = next(iter(str(exc).splitlines()), "")
+    message = (
+        f"was left out, and version {version.number} of {model.name} cannot score without it "
+        f"({reason}); send a value"
+    )
+    return {
+        _at(prefix, item.index, f"features.{name}"): [message]
+        for item in items
+        for name, value in item.features.items()
+        if value is None
+    }
 
 
 def _score_with_version(items: list[intake.Item]) -> list[_Scored]:

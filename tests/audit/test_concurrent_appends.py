@@ -1,13 +1,12 @@
 from __future__ import annotations
 
-import threading
-
 import pytest
-from django.db import close_old_connections, connection, transaction
+from django.db import close_old_connections, transaction
 
 import audit
 from audit.models import AuditEvent
 from audit.verification import verify_log
+from tests.threads import at_once
 
 THREADS = 12
 PER_THREAD = 40
@@ -16,27 +15,15 @@ PER_THREAD = 40
 @pytest.mark.postgres
 @pytest.mark.django_db(transaction=True)
 def test_it_never_forks_or_gaps_when_many_threads_append_at_once():
-    start = threading.Barrier(THREADS)
-    errors: list[BaseException] = []
-
-    def worker(n: int) -> None:
+    def append(n: int) -> None:
         try:
-            start.wait()
             for i in range(PER_THREAD):
                 with transaction.atomic():
                     audit.record(action="test.concurrent", actor=f"user:t{n}", payload={"i": i})
-        except BaseException as exc:
-            errors.append(exc)
         finally:
             close_old_connections()
-            connection.close()
 
-    threads = [threading.Thread(target=worker, args=(n,)) for n in range(THREADS)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-
+    _, errors = at_once(append, [(n,) for n in range(THREADS)])
     assert errors == []
     seqs = list(AuditEvent.objects.order_by("seq").values_list("seq", flat=True))
     assert seqs == list(range(1, THREADS * PER_THREAD + 1))  # no gap

@@ -313,3 +313,250 @@ def test_feature_bounds_keep_their_type(erin):
     assert api(erin).post("/api/v1/models/", body, format="json").status_code == 201
     years = MLModel.objects.get().feature("years")
     assert years["max"] == 50 and isinstance(years["max"], int)
+
+
+# --- unknown keys are refused, not dropped ---------------------------------------------------
+
+
+def test_it_refuses_a_misspelt_policy_setting_instead_of_ignoring_it(erin, service):
+    register_tiny(erin, [service.user])
+    response = api(erin).put(
+        "/api/v1/models/tiny/policy/", {"confidence_treshold": 0.8}, format="json"
+    )
+    assert response.status_code == 400, response.json()
+    (message,) = response.json()["error"]["fields"]["confidence_treshold"]
+    assert message.startswith("is not a policy field; fields are confidence_threshold, ")
+    assert RoutingPolicy.objects.count() == 1
+
+
+def test_it_names_unknown_and_bad_policy_settings_together(erin, service):
+    register_tiny(erin, [service.user])
+    body = {"confidence_treshold": 0.8, "sla_hours": "soon"}
+    response = api(erin).put("/api/v1/models/tiny/policy/", body, format="json")
+    assert set(response.json()["error"]["fields"]) == {"confidence_treshold", "sla_hours"}
+
+
+def test_a_policy_read_back_and_sent_again_with_a_change_is_accepted(erin, service):
+    register_tiny(erin, [service.user])
+    client = api(erin)
+    policy = client.get("/api/v1/models/tiny/policy/").json()
+    response = client.put("/api/v1/models/tiny/policy/", {**policy, "sla_hours": 12}, format="json")
+    assert response.status_code == 200, response.json()
+    assert response.json()["sla_hours"] == 12
+
+
+@pytest.mark.parametrize(
+    ("change", "field"),
+    [
+        ({"features": [{"name": "income", "type": "number", "maximum": 10}]},
+         "features.0.maximum"),
+        ({"colour": "red"}, "colour"),
+        ({"card": {"intended_usage": "typo"}}, "card.intended_usage"),
+        ({"policy": {"review_everything": True}}, "policy.review_everything"),
+    ],
+)  # fmt: skip
+def test_a_registration_with_an_unknown_key_is_refused_naming_it(erin, change, field):
+    response = api(erin).post("/api/v1/models/", {**BODY, **change}, format="json")
+    assert response.status_code == 400, response.json()
+    assert "is not a" in response.json()["error"]["fields"][field][0]
+    assert not MLModel.objects.exists()
+
+
+def test_a_version_upload_with_an_unknown_field_is_refused(erin, service, tiny_artifact):
+    register_tiny(erin, [service.user])
+    response = upload(api(erin), tiny_artifact, metric=json.dumps({"overall": {"auc": 0.9}}))
+    assert response.status_code == 400
+    assert "metric" in response.json()["error"]["fields"]
+    assert not ModelVersion.objects.exists()
+
+
+# --- who owns a registered model --------------------------------------------------------------
+
+
+def test_a_model_owner_who_registers_owns_the_model_and_may_not_name_another(erin):
+    from tests.fixtures import make_user
+
+    make_user("mallory", "model_owner")
+    response = api(erin).post("/api/v1/models/", {**BODY, "owner": "mallory"}, format="json")
+    assert response.status_code == 400
+    assert "leave owner out" in response.json()["error"]["fields"]["owner"][0]
+    response = api(erin).post("/api/v1/models/", {**BODY, "owner": "erin"}, format="json")
+    assert response.status_code == 201 and response.json()["owner"] == "erin"
+
+
+def test_a_service_that_registers_may_name_a_model_owner_as_owner(service, erin):
+    response = service.client().post("/api/v1/models/", {**BODY, "owner": "erin"}, format="json")
+    assert response.status_code == 201, response.json()
+    model = MLModel.objects.get()
+    assert model.owner == erin
+    assert list(model.services.all()) == [service.user]
+
+
+@pytest.mark.parametrize(
+    ("owner", "message"),
+    [("alice", "does not have the model_owner role"), ("nobody", "no user named 'nobody'")],
+)
+def test_a_service_may_not_name_an_owner_who_is_not_a_model_owner(service, alice, owner, message):
+    response = service.client().post("/api/v1/models/", {**BODY, "owner": owner}, format="json")
+    assert response.status_code == 400
+    assert message in response.json()["error"]["fields"]["owner"][0]
+    assert not MLModel.objects.exists()
+
+
+def test_services_may_name_only_model_services(erin, service, alice):
+    body = {**BODY, "services": [service.user.username, "alice", "nobody"]}
+    response = api(erin).post("/api/v1/models/", body, format="json")
+    assert response.status_code == 400
+    fields = response.json()["error"]["fields"]
+    assert set(fields) == {"services.2"}  # unknown users first: nothing else is checked yet
+    body["services"] = [service.user.username, "alice"]
+    fields = api(erin).post("/api/v1/models/", body, format="json").json()["error"]["fields"]
+    assert fields == {"services.1": ["alice does not have the model_service role"]}
+    body["services"] = [service.user.username]
+    assert api(erin).post("/api/v1/models/", body, format="json").status_code == 201
+    assert list(MLModel.objects.get().services.all()) == [service.user]
+
+
+# --- a name registered twice at the same moment -------------------------------------------------
+
+
+def test_a_name_registered_by_someone_else_between_look_and_insert_is_a_409(erin):
+    """The race, on one connection: the rival's row is there, but reads before our INSERT do
+    not see it (as when the rival commits just after we looked)."""
+    from django.db import connection
+
+    rival = register_tiny(erin, [], name=BODY["name"])
+
+    def committed_after_we_looked(execute, sql, params, many, context):
+        if sql.startswith('INSERT INTO "models_registry_mlmodel" '):
+            committed_after_we_looked.visible = True
+        elif not committed_after_we_looked.visible and '"models_registry_mlmodel"' in sql:
+            params = [("not-" + p) if p == rival.name else p for p in params]
+        return execute(sql, params, many, context)
+
+    committed_after_we_looked.visible = False
+    with connection.execute_wrapper(committed_after_we_looked):
+        response = api(erin).post("/api/v1/models/", BODY, format="json")
+    assert response.status_code == 409, response.content
+    assert response.json()["error"]["code"] == "conflict"
+    assert "already registered" in response.json()["error"]["message"]
+    assert MLModel.objects.get() == rival
+    assert AuditEvent.objects.filter(action="model.registered").count() == 1
+
+
+# --- who may upload ---------------------------------------------------------------------------
+
+
+def test_an_owner_who_lost_the_model_owner_role_may_not_upload(erin, service, tiny_artifact):
+    from django.contrib.auth.models import User
+
+    from core import roles as r
+
+    register_tiny(erin, [service.user])
+    erin.groups.set(r.groups(r.REVIEWER))  # moved to reviewing; still listed as the owner
+    erin = User.objects.get(pk=erin.pk)  # roles are cached per user object
+    assert upload(api(erin), tiny_artifact).status_code == 403
+    assert upload(service.client(), tiny_artifact).status_code == 201  # a granted service may
+    assert ModelVersion.objects.count() == 1
+
+
+# --- metrics ----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("metrics", "field"),
+    [
+        ('{"overall": 5}', "metrics.overall"),
+        ('{"overall": [0.9, 0.8]}', "metrics.overall"),
+        ('{"by_group": [0.9]}', "metrics.by_group"),
+        ('{"by_group": {"race": [0.9]}}', "metrics.by_group.race"),
+        ('{"by_group": {"race": {"black": 0.9}}}', "metrics.by_group.race.black"),
+        ('{"overall": {"auc": 1e400}}', "metrics.overall.auc"),
+        ('{"overall": {"auc": "high"}}', "metrics.overall.auc"),
+        ('{"overall": {"auc": true}}', "metrics.overall.auc"),
+        ('{"by_group": {"race": {"black": {"auc": 1e400}}}}', "metrics.by_group.race.black.auc"),
+        ('{"overal": {"auc": 0.9}}', "metrics.overal"),
+        ("[1, 2]", "metrics"),
+    ],
+)
+def test_metrics_of_the_wrong_shape_are_refused_naming_the_entry(
+    erin, service, tiny_artifact, metrics, field
+):
+    register_tiny(erin, [service.user])
+    response = upload(api(erin), tiny_artifact, metrics=metrics)
+    assert response.status_code == 400, response.content
+    assert field in response.json()["error"]["fields"], response.json()
+    assert not ModelVersion.objects.exists()
+
+
+def test_metrics_as_the_demo_sends_them_are_accepted(erin, service, tiny_artifact):
+    register_tiny(erin, [service.user])
+    scores = {"n": 80, "accuracy": 0.91, "false_denial_rate": None, "auc": 0.88}
+    metrics = {"overall": scores, "by_group": {"race": {"black": scores, "white": scores}}}
+    response = upload(api(erin), tiny_artifact, metrics=json.dumps(metrics))
+    assert response.status_code == 201, response.json()
+    assert response.json()["metrics"] == metrics
+
+
+def test_the_card_leaves_out_metrics_of_an_old_row_that_are_not_tables(tiny_model, erin):
+    from django.test import Client
+
+    bad = {"overall": 5, "by_group": [1, 2]}
+    ModelVersion.objects.filter(model=tiny_model).update(metrics=bad)
+    assert api(erin).get("/api/v1/models/tiny/card.md").status_code == 200
+    client = Client()
+    client.force_login(erin)
+    assert client.get("/models/tiny/").status_code == 200
+
+
+# --- optional features ------------------------------------------------------------------------
+
+OPTIONAL_DEBT = [{**f, "required": False} if f["name"] == "debt" else f for f in TINY_FEATURES]
+
+
+def register_optional_debt(owner, service):
+    from models_registry import services as registry
+
+    return registry.model_register(
+        name="tiny",
+        labels=["approve", "deny"],
+        favourable_label="approve",
+        features=OPTIONAL_DEBT,
+        owner=owner,
+        services=[service.user],
+        actor=owner,
+    )
+
+
+def imputing_pipeline() -> Pipeline:
+    from sklearn.impute import SimpleImputer
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import OneHotEncoder, StandardScaler
+
+    X, y = tiny_training_data()
+    numeric = make_pipeline(SimpleImputer(strategy="median"), StandardScaler())
+    prepare = ColumnTransformer(
+        [
+            ("numbers", numeric, ["income", "debt", "years", "bankrupt"]),
+            ("encode", OneHotEncoder(handle_unknown="ignore"), ["history"]),
+        ]
+    )
+    pipeline = Pipeline([("prepare", prepare), ("classify", LogisticRegression(max_iter=1000))])
+    return pipeline.fit(X.astype({"bankrupt": float}), y)
+
+
+def test_a_version_that_cannot_score_without_an_optional_feature_is_refused(
+    erin, service, tiny_artifact
+):
+    register_optional_debt(erin, service)
+    response = upload(api(erin), tiny_artifact)  # no imputer: a missing debt is NaN to it
+    assert response.status_code == 400
+    (message,) = response.json()["error"]["fields"]["artifact"]
+    assert "without the optional feature 'debt'" in message and "imputer" in message
+    assert not ModelVersion.objects.exists()
+
+
+def test_a_version_that_imputes_an_optional_feature_is_accepted(erin, service):
+    register_optional_debt(erin, service)
+    response = upload(api(erin), sio.dumps(imputing_pipeline()))
+    assert response.status_code == 201, response.json()

@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import threading
 from collections import Counter
 
 import pytest
-from django.db import connection
 
 from audit.verification import verify_log
 from models_registry import services as registry
@@ -14,6 +12,7 @@ from reviews import services
 from reviews.models import Decision, ReviewTask
 from reviews.services import decisions_ingest
 from tests.fixtures import item, make_user
+from tests.threads import at_once
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
 
@@ -27,29 +26,15 @@ def test_sixteen_reviewers_never_share_a_task_and_none_is_lost(tiny_model, servi
         decisions_ingest(items=[item(n) for n in range(start, start + 400)], actor=service.user)
     assert ReviewTask.objects.filter(state="open").count() == TASKS
     reviewers = [make_user(f"r{n:02d}", "reviewer") for n in range(REVIEWERS)]
-    claimed: list[list[int]] = [[] for _ in reviewers]
-    errors: list[BaseException] = []
-    start = threading.Barrier(REVIEWERS)
 
-    def work(n: int) -> None:
-        try:
-            start.wait()
-            while (task := services.task_claim_next(reviewer=reviewers[n])) is not None:
-                claimed[n].append(task.pk)
-                services.review_submit(
-                    task_id=task.pk, reviewer=reviewers[n], data={"verdict": "agree"}
-                )
-        except BaseException as exc:
-            errors.append(exc)
-        finally:
-            connection.close()
+    def work(reviewer) -> list[int]:
+        claimed = []
+        while (task := services.task_claim_next(reviewer=reviewer)) is not None:
+            claimed.append(task.pk)
+            services.review_submit(task_id=task.pk, reviewer=reviewer, data={"verdict": "agree"})
+        return claimed
 
-    threads = [threading.Thread(target=work, args=(n,)) for n in range(REVIEWERS)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-
+    claimed, errors = at_once(work, [(reviewer,) for reviewer in reviewers])
     assert errors == []
     every_claim = [task_id for claims in claimed for task_id in claims]
     assert Counter(every_claim).most_common(1)[0][1] == 1  # no task claimed twice

@@ -66,7 +66,8 @@ def test_every_routing_condition_is_recorded_fired_or_not(tiny_model, service):
 
 
 def test_a_client_may_send_its_own_outcome_and_confidence(tiny_model, service):
-    body = item(1, outcome="deny", confidence=0.64, explanation={"top": ["debt"]})
+    explanation = {"contributions": [{"feature": "debt", "value": 10.0, "contribution": -0.4}]}
+    body = item(1, outcome="deny", confidence=0.64, explanation=explanation)
     response = post(service, body)
     assert response.status_code == 201, response.json()
     data = response.json()
@@ -75,7 +76,8 @@ def test_a_client_may_send_its_own_outcome_and_confidence(tiny_model, service):
         0.64,
         None,
     )
-    assert data["explanation"]["method"] == "client" and data["explanation"]["top"] == ["debt"]
+    assert data["explanation"]["method"] == "client"
+    assert data["explanation"]["contributions"] == explanation["contributions"]
     assert Decision.objects.get().scored_by == "client"
 
 
@@ -378,3 +380,188 @@ def test_the_list_pages_with_a_cursor(tiny_model, service, dave):
     ids = [d["id"] for d in first["results"] + second["results"]]
     assert len(ids) == len(set(ids)) == 7
     assert ids == sorted(ids, reverse=True)
+
+
+# --- a client's own score and explanation ------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("outcome", "confidence"), [("deny", 0.1), ("approve", 0.49), ("deny", 0.0)]
+)
+def test_a_clients_confidence_below_a_half_is_refused_for_a_binary_model(
+    tiny_model, service, outcome, confidence
+):
+    response = post(service, item(1, outcome=outcome, confidence=confidence))
+    assert response.status_code == 400
+    (message,) = response.json()["error"]["fields"]["confidence"]
+    assert f"probability of the outcome {outcome}" in message and "at least 0.5" in message
+    assert not Decision.objects.exists()
+
+
+def test_a_clients_confidence_of_exactly_a_half_is_a_tie_and_accepted(tiny_model, service):
+    assert post(service, item(1, outcome="deny", confidence=0.5)).status_code == 201
+
+
+CLIENT_EXPLANATION = {
+    "method": "shap",
+    "units": "probability",
+    "towards": "approve",
+    "contributions": [
+        {"feature": "debt", "value": 10.0, "contribution": -0.21},
+        {"feature": "history", "value": "good", "contribution": 0.05},
+    ],
+    "counterfactual": {
+        "feature": "debt",
+        "from": 10.0,
+        "to": 42.5,
+        "change": 32.5,
+        "outcome": "deny",
+        "alternatives": [{"feature": "history", "from": "good", "to": "poor", "outcome": "deny"}],
+    },
+}
+
+
+def _explained(explanation: dict, n: int = 1) -> dict:
+    return item(n, outcome="approve", confidence=0.8, explanation=explanation)
+
+
+@pytest.mark.parametrize(
+    ("change", "field"),
+    [
+        ({"top": ["debt"]}, "explanation.top"),
+        ({"method": "linear_exact"}, "explanation.method"),
+        ({"towards": "maybe"}, "explanation.towards"),
+        ({"probability": 2}, "explanation.probability"),
+        ({"contributions": "debt"}, "explanation.contributions"),
+        ({"contributions": [{"feature": "debt", "contribution": 0.1}] * 6},
+         "explanation.contributions"),
+        ({"contributions": [{"feature": "colour", "contribution": 0.1}]},
+         "explanation.contributions.0.feature"),
+        ({"contributions": [{"feature": "debt"}]}, "explanation.contributions.0.contribution"),
+        ({"contributions": [{"feature": "debt", "contribution": "big"}]},
+         "explanation.contributions.0.contribution"),
+        ({"contributions": [{"feature": "debt", "contribution": 0.1, "weight": 1}]},
+         "explanation.contributions.0.weight"),
+        ({"contributions": [{"feature": "debt", "value": "lots", "contribution": 0.1}]},
+         "explanation.contributions.0.value"),
+        ({"contributions": [{"feature": "debt", "contribution": 0.1}] * 2},
+         "explanation.contributions.1.feature"),
+        ({"counterfactual": "pay off your debt"}, "explanation.counterfactual"),
+        ({"counterfactual": {**CLIENT_EXPLANATION["counterfactual"], "to": 500.0}},
+         "explanation.counterfactual.to"),
+        ({"counterfactual": {**CLIENT_EXPLANATION["counterfactual"], "outcome": "maybe"}},
+         "explanation.counterfactual.outcome"),
+        ({"counterfactual": {"feature": "debt", "outcome": "deny"}},
+         "explanation.counterfactual.from"),
+        ({"counterfactual": {**CLIENT_EXPLANATION["counterfactual"], "alternatives": [{}]}},
+         "explanation.counterfactual.alternatives.0.feature"),
+    ],
+)  # fmt: skip
+def test_a_client_explanation_not_of_oversights_shape_is_refused_naming_the_part(
+    tiny_model, service, change, field
+):
+    response = post(service, _explained({**CLIENT_EXPLANATION, **change}))
+    assert response.status_code == 400, response.json()
+    assert field in response.json()["error"]["fields"], response.json()["error"]["fields"]
+    assert not Decision.objects.exists()
+
+
+def test_a_non_finite_number_in_a_client_explanation_is_a_400_naming_it(tiny_model, service):
+    raw = json.dumps(_explained(CLIENT_EXPLANATION)).replace("-0.21", "1e400")
+    response = service.client().post(URL, raw, content_type="application/json")
+    assert response.status_code == 400
+    fields = response.json()["error"]["fields"]
+    assert fields == {"explanation.contributions.0.contribution": ["must be a finite number, "
+                                                                   "got inf"]}  # fmt: skip
+    raw = json.dumps({"items": [item(1), _explained(CLIENT_EXPLANATION, 2)]})
+    response = service.client().post(
+        URL + "bulk/", raw.replace("-0.21", "1e400"), content_type="application/json"
+    )
+    assert response.status_code == 400
+    assert list(response.json()["error"]["fields"]) == [
+        "items.1.explanation.contributions.0.contribution"
+    ]
+    assert not Decision.objects.exists()
+
+
+def test_a_client_explanation_of_oversights_shape_is_stored_and_reads_on_the_case_page(
+    tiny_model, service
+):
+    from reviews.presentation import counterfactual_text, explanation_bars
+
+    response = post(service, _explained(CLIENT_EXPLANATION))
+    assert response.status_code == 201, response.json()
+    stored = Decision.objects.get().explanation
+    assert stored == CLIENT_EXPLANATION
+    bars = explanation_bars(stored, tiny_model.features)["bars"]
+    assert [bar["label"] for bar in bars] == ["Debt", "History"]
+    sentences = counterfactual_text(stored["counterfactual"], tiny_model.features)
+    assert sentences[0] == "The outcome would have been deny if debt had been 42.5 instead of 10."
+
+
+def test_oversights_own_explanation_sent_back_by_a_client_is_accepted(tiny_model, service):
+    own = post(service, item(1)).json()["explanation"]
+    body = item(2, outcome="approve", confidence=0.9, explanation={**own, "method": "replayed"})
+    response = post(service, body)
+    assert response.status_code == 201, response.json()
+
+
+# --- optional features ------------------------------------------------------------------------
+
+
+@pytest.fixture
+def old_version_without_imputer(erin, service, tiny_artifact):
+    """A model whose `debt` is optional, with a champion stored before uploads were checked
+    for scoring without optional features: it has no imputer, so a missing debt is NaN to it."""
+    import hashlib
+
+    from django.utils import timezone
+
+    from models_registry import explain
+    from tests.models_registry.test_registry_api import OPTIONAL_DEBT
+
+    model = registry.model_register(
+        name="tiny", labels=["approve", "deny"], favourable_label="approve",
+        features=OPTIONAL_DEBT, protected_attributes=["race", "sex"], owner=erin,
+        services=[service.user], actor=erin,
+        policy={"confidence_threshold": 0.0, "random_audit_rate": 0.0},
+    )  # fmt: skip
+    return ModelVersion.objects.create(
+        model=model, number=1, status="champion", artifact=tiny_artifact,
+        sha256=hashlib.sha256(tiny_artifact).hexdigest(), size_bytes=len(tiny_artifact),
+        explainer=explain.LINEAR, baseline=explain.default_baseline(OPTIONAL_DEBT),
+        created_at=timezone.now(),
+    )  # fmt: skip
+
+
+def test_a_version_that_cannot_score_a_missing_optional_feature_gives_a_400_naming_it(
+    old_version_without_imputer, service
+):
+    without_debt = item(1)
+    del without_debt["features"]["debt"]
+    response = post(service, without_debt)
+    assert response.status_code == 400, response.content
+    (message,) = response.json()["error"]["fields"]["features.debt"]
+    assert "was left out, and version 1 of tiny cannot score without it" in message
+    response = post(service, {"items": [item(2), without_debt]}, url=URL + "bulk/")
+    assert list(response.json()["error"]["fields"]) == ["items.1.features.debt"]
+    assert not Decision.objects.exists()
+    assert post(service, item(3)).status_code == 201  # with debt, it scores as before
+
+
+def test_a_version_that_imputes_scores_and_explains_a_decision_without_the_feature(erin, service):
+    import skops.io as sio
+
+    from tests.models_registry.test_registry_api import imputing_pipeline, register_optional_debt
+
+    model = register_optional_debt(erin, service)
+    registry.policy_update(model=model, changes={"random_audit_rate": 0.0}, actor=erin)
+    artifact = sio.dumps(imputing_pipeline())
+    version = registry.version_upload(model=model, artifact=artifact, actor=erin)
+    registry.version_promote(version=version, actor=erin)
+    without_debt = item(1, groups={})
+    del without_debt["features"]["debt"]
+    response = post(service, without_debt)
+    assert response.status_code == 201, response.json()
+    contributions = response.json()["explanation"]["contributions"]
+    assert {c["feature"]: c["value"] for c in contributions}["debt"] is None

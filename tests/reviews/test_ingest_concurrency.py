@@ -1,36 +1,26 @@
 from __future__ import annotations
 
-import threading
-
 import pytest
-from django.db import connection
 
 from audit.verification import verify_log
 from reviews.models import Decision
 from tests.fixtures import item
+from tests.threads import at_once
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
 
 THREADS = 12
+URL = "/api/v1/decisions/"
 
 
 def race(service, bodies: list[dict]) -> list:
-    """Send each body from its own thread, all released at once."""
-    start = threading.Barrier(len(bodies))
-    responses: list = [None] * len(bodies)
+    """POST each body from its own thread, all released at once."""
 
-    def send(i: int) -> None:
-        try:
-            start.wait()
-            responses[i] = service.client().post("/api/v1/decisions/", bodies[i], format="json")
-        finally:
-            connection.close()
+    def send(body: dict):
+        return service.client().post(URL, body, format="json")
 
-    threads = [threading.Thread(target=send, args=(i,)) for i in range(len(bodies))]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
+    responses, errors = at_once(send, [(body,) for body in bodies])
+    assert errors == []
     return responses
 
 

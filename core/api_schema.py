@@ -1,0 +1,83 @@
+"""OpenAPI: what drf-spectacular cannot see in Oversight's views, described in one place.
+
+- Every operation documents its error responses, all with the one body of core.errors
+  (`{"error": {"code", "message", "fields"}}`): 400 when it takes input, 401/403 when it needs
+  a role, 404 when its path names an object, 409 when it changes state.
+- An APIView that pages by hand declares its paginator as a nested `Pagination` class; its
+  list is documented as the page it returns ({next, previous, results}), not a bare array.
+- An output field whose default is None (a missing related object) is nullable.
+"""
+
+from __future__ import annotations
+
+import uritemplate
+from drf_spectacular.openapi import AutoSchema
+from drf_spectacular.utils import OpenApiResponse
+from rest_framework.fields import empty
+from rest_framework.pagination import BasePagination
+from rest_framework.permissions import AllowAny
+
+from core.errors import ErrorSerializer
+
+ERRORS = {
+    "400": "Invalid input: `fields` names every bad field (and item, in a batch).",
+    "401": "No valid credentials: send `Authorization: Token <token>`, or log in.",
+    "403": "Your role, or this object, does not allow it.",
+    "404": "No such object, or none that you may see.",
+    "409": "Not possible in the current state (already done, or an idempotency key reused "
+    "with a different body); nothing was changed.",
+}
+CHANGES = ("POST", "PUT", "PATCH", "DELETE")
+
+
+class OversightAutoSchema(AutoSchema):
+    def _get_response_bodies(self, direction="response"):
+        responses = super()._get_response_bodies(direction)
+        for code in self._error_codes():
+            error = OpenApiResponse(ErrorSerializer, description=ERRORS[code])
+            # An operation's own description of a code wins; errors are always JSON.
+            responses.setdefault(
+                code, self._get_response_for_code(error, code, ["application/json"], direction)
+            )
+        return responses
+
+    def _error_codes(self) -> list[str]:
+        codes = []
+        if self._takes_a_body() or self._has_query_parameters():
+            codes.append("400")
+        if not all(isinstance(p, AllowAny) for p in self.view.get_permissions()):
+            codes += ["401", "403"]
+        if uritemplate.variables(self.path):
+            codes.append("404")
+        if self.method in CHANGES:
+            codes.append("409")
+        return codes
+
+    def _takes_a_body(self) -> bool:
+        return self.method in ("POST", "PUT", "PATCH") and self.get_request_serializer() is not None
+
+    def _has_query_parameters(self) -> bool:
+        """Filters and options, that is: a bad cursor or format is not a 400."""
+        ignored = {"format", *(p["name"] for p in self._get_pagination_parameters())}
+        return any(
+            p.get("in") == "query" and p["name"] not in ignored for p in self._get_parameters()
+        )
+
+    def _get_paginator(self):
+        paginator = super()._get_paginator()
+        declared = getattr(self.view, "Pagination", None)
+        if paginator is None and self.method == "GET" and _is_pagination(declared):
+            return declared()
+        return paginator
+
+    def _get_serializer_field_meta(self, field, direction):
+        meta = super()._get_serializer_field_meta(field, direction)
+        # DRF renders a field's default when its source is missing (model_version of a
+        # decision the client scored): a default of None is a null in the response.
+        if direction == "response" and getattr(field, "default", empty) is None:
+            meta["nullable"] = True
+        return meta
+
+
+def _is_pagination(value: object) -> bool:
+    return isinstance(value, type) and issubclass(value, BasePagination)
