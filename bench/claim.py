@@ -19,9 +19,12 @@ Measured, in the same run on the same machine:
 from __future__ import annotations
 
 import argparse
+import json
 import multiprocessing as mp
+import queue
 import time
-from collections import Counter
+import traceback
+from collections import defaultdict
 
 from bench.common import machine, percentile, postgres_version, setup_django, summary_ms, timer
 
@@ -57,26 +60,41 @@ def generate(decisions: int, tasks: int) -> None:
 
 
 def oversight_worker(n: int, seconds: float, out: mp.Queue) -> None:
-    from django.contrib.auth.models import User
+    """Claim and answer for `seconds`; report every (task id, reviewer id) claim it got."""
+
+    def loop() -> tuple[list, list, list]:
+        from django.contrib.auth.models import User
+
+        from reviews import services
+
+        reviewer = User.objects.get(username=f"bench-r{n:02d}")
+        claims, latencies, submit_ms = [], [], []
+        deadline = time.monotonic() + seconds
+        while time.monotonic() < deadline:
+            start = time.perf_counter()
+            task = services.task_claim_next(reviewer=reviewer)
+            latencies.append((time.perf_counter() - start) * 1000)
+            if task is None:
+                break
+            claims.append((task.pk, reviewer.pk))
+            start = time.perf_counter()
+            services.review_submit(task_id=task.pk, reviewer=reviewer, data={"verdict": "agree"})
+            submit_ms.append((time.perf_counter() - start) * 1000)
+        return claims, latencies, submit_ms
+
+    _report(n, loop, out)
+
+
+def _report(n: int, loop, out: mp.Queue) -> None:
+    """Put (worker, result, None) or (worker, None, traceback): a failure is reported, not lost."""
     from django.db import connection
 
-    from reviews import services
-
-    reviewer = User.objects.get(username=f"bench-r{n:02d}")
-    claims, latencies, submit_ms = [], [], []
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        start = time.perf_counter()
-        task = services.task_claim_next(reviewer=reviewer)
-        latencies.append((time.perf_counter() - start) * 1000)
-        if task is None:
-            break
-        claims.append(task.pk)
-        start = time.perf_counter()
-        services.review_submit(task_id=task.pk, reviewer=reviewer, data={"verdict": "agree"})
-        submit_ms.append((time.perf_counter() - start) * 1000)
-    connection.close()
-    out.put((claims, latencies, submit_ms))
+    try:
+        out.put((n, loop(), None))
+    except BaseException:
+        out.put((n, None, traceback.format_exc()))
+    finally:
+        connection.close()
 
 
 # --- the anchor: raw SKIP LOCKED on a scratch table --------------------------------------------
@@ -88,22 +106,25 @@ CLAIM_SQL = """UPDATE bench_tasks SET state = 'claimed', assignee = %s
 
 
 def raw_worker(n: int, seconds: float, dsn: str, out: mp.Queue) -> None:
-    import psycopg
+    def loop() -> tuple[list, list, list]:
+        import psycopg
 
-    claims, latencies = [], []
-    with psycopg.connect(dsn) as conn:
-        deadline = time.monotonic() + seconds
-        while time.monotonic() < deadline:
-            start = time.perf_counter()
-            row = conn.execute(CLAIM_SQL, [n]).fetchone()
-            conn.commit()
-            latencies.append((time.perf_counter() - start) * 1000)
-            if row is None:
-                break
-            claims.append(row[0])
-            conn.execute("UPDATE bench_tasks SET state = 'done' WHERE id = %s", [row[0]])
-            conn.commit()
-    out.put((claims, latencies, []))
+        claims, latencies = [], []
+        with psycopg.connect(dsn) as conn:
+            deadline = time.monotonic() + seconds
+            while time.monotonic() < deadline:
+                start = time.perf_counter()
+                row = conn.execute(CLAIM_SQL, [n]).fetchone()
+                conn.commit()
+                latencies.append((time.perf_counter() - start) * 1000)
+                if row is None:
+                    break
+                claims.append((row[0], n))
+                conn.execute("UPDATE bench_tasks SET state = 'done' WHERE id = %s", [row[0]])
+                conn.commit()
+        return claims, latencies, []
+
+    _report(n, loop, out)
 
 
 def scratch_table(dsn: str) -> None:
@@ -120,23 +141,113 @@ def scratch_table(dsn: str) -> None:
         conn.execute("ANALYZE bench_tasks")
 
 
-def run(target, workers: int, *args) -> tuple[list, list, list, float]:
+class WorkerFailed(SystemExit):
+    """A worker died or raised: the run's figures would be wrong, so there are none."""
+
+
+def run(target, workers: int, seconds: float, *args) -> tuple[list, list, list, float]:
     from django.db import connections
 
     connections.close_all()  # children open their own connections
-    out: mp.Queue = mp.Queue()
     ctx = mp.get_context("fork")
-    processes = [ctx.Process(target=target, args=(n, *args, out)) for n in range(workers)]
+    out: mp.Queue = ctx.Queue()
+    processes = [ctx.Process(target=target, args=(n, seconds, *args, out)) for n in range(workers)]
     with timer() as t:
         for process in processes:
             process.start()
-        results = [out.get() for _ in processes]
+        results = _collect(out, processes, timeout=seconds + REPORT_GRACE)
         for process in processes:
             process.join()
     claims = [c for r in results for c in r[0]]
     latencies = [x for r in results for x in r[1]]
     submits = [x for r in results for x in r[2]]
     return claims, latencies, submits, t["seconds"]
+
+
+REPORT_GRACE = 120  # seconds a worker may take to report after its window closes
+POLL = 5
+
+
+def _collect(out: mp.Queue, processes: list, *, timeout: float) -> list:
+    """Every worker's result. A worker that raised, died without reporting, or did not report in
+    time stops the run with a clear message instead of leaving the parent waiting forever."""
+    results: dict[int, tuple] = {}
+    suspects: set[int] = set()
+    deadline = time.monotonic() + timeout
+    while len(results) < len(processes):
+        try:
+            n, result, error = out.get(timeout=POLL)
+        except queue.Empty:
+            suspects = _check_alive(processes, results, suspects, deadline)
+            continue
+        if error is not None:
+            _stop(processes, f"worker {n} failed:\n{error}")
+        results[n] = result
+    return [results[n] for n in sorted(results)]
+
+
+def _check_alive(processes: list, results: dict, suspects: set[int], deadline: float) -> set[int]:
+    """Workers found exited without a report; stop if any was already so at the last poll (a
+    worker's report is flushed before it exits, so a whole poll later it is not coming)."""
+    dead = {n for n, p in enumerate(processes) if n not in results and p.exitcode is not None}
+    if dead & suspects:
+        _stop(processes, "; ".join(
+            f"worker {n} (pid {processes[n].pid}) died with exit code {processes[n].exitcode} "
+            "without reporting" for n in sorted(dead & suspects)
+        ))  # fmt: skip
+    if time.monotonic() > deadline:
+        late = [str(n) for n in range(len(processes)) if n not in results]
+        _stop(processes, f"workers {', '.join(late)} did not report within the time allowed")
+    return dead
+
+
+def _stop(processes: list, message: str) -> None:
+    for process in processes:
+        if process.is_alive():
+            process.terminate()
+    raise WorkerFailed(f"bench/claim.py: {message}")
+
+
+# --- double assignments ----------------------------------------------------------------------
+
+
+def doubles_in_records(claims: list[tuple[int, int]]) -> int:
+    """Tasks that the workers' own records show claimed by more than one reviewer."""
+    reviewers: dict[int, set[int]] = defaultdict(set)
+    for task_id, reviewer in claims:
+        reviewers[task_id].add(reviewer)
+    return sum(1 for who in reviewers.values() if len(who) > 1)
+
+
+def doubles_in_audit(after_seq: int) -> int:
+    """Tasks claimed by a second reviewer while a first still held them (no expiry or release
+    in between), from the audit log's task.claimed, task.expired and task.released events."""
+    from audit.models import AuditEvent
+
+    events = (
+        AuditEvent.objects.filter(
+            seq__gt=after_seq, action__in=("task.claimed", "task.expired", "task.released")
+        )
+        .order_by("seq")
+        .values_list("action", "actor", "payload")
+    )
+    holder: dict[int, str | None] = {}
+    doubles: set[int] = set()
+    for action, actor, payload in events.iterator(chunk_size=10_000):
+        task = json.loads(payload)["task"]
+        if action != "task.claimed":
+            holder[task] = None
+        elif holder.get(task) not in (None, actor):
+            doubles.add(task)
+        else:
+            holder[task] = actor
+    return len(doubles)
+
+
+def last_audit_seq() -> int:
+    from audit.models import AuditEvent
+
+    return AuditEvent.objects.order_by("-seq").values_list("seq", flat=True).first() or 0
 
 
 # --- pages ---------------------------------------------------------------------------------
@@ -175,10 +286,8 @@ def main() -> None:
     args = parser.parse_args()
     url = setup_django()
 
-    from django.db.models import Count
-
     from core import demo
-    from reviews.models import Decision, Review, ReviewTask
+    from reviews.models import Decision, ReviewTask
     from tests.fixtures import make_user
 
     demo.load()
@@ -194,11 +303,11 @@ def main() -> None:
     dsn = url.replace("postgres://", "postgresql://")
     scratch_table(dsn)
 
+    before = last_audit_seq()
     ours, latencies, submits, elapsed = run(oversight_worker, args.workers, args.seconds)
     raw, raw_latencies, _, raw_elapsed = run(raw_worker, args.workers, args.seconds, dsn)
 
-    doubles = sum(1 for count in Counter(ours).values() if count > 1)
-    doubles += Review.objects.values("task").annotate(n=Count("id")).filter(n__gt=1).count()
+    doubles, audit_doubles = doubles_in_records(ours), doubles_in_audit(before)
     rate, raw_rate = len(ours) / elapsed, len(raw) / raw_elapsed
     queue_ms, case_ms = page_latency(args.page_requests)
 
@@ -207,7 +316,10 @@ def main() -> None:
           f"{args.tasks:,} open tasks, {args.decisions:,} decisions")  # fmt: skip
     print(f"  claim + answer: {rate:,.0f} claims/s; claim {summary_ms(latencies)}")
     print(f"  answer (review_submit): {summary_ms(submits)}")
-    print(f"  double assignments: {doubles}")
+    print(
+        f"  double assignments (must be 0): {doubles} in the workers' claim records, "
+        f"{audit_doubles} in the audit log's task.claimed events"
+    )
     raw_p50, raw_p99 = percentile(raw_latencies, 50), percentile(raw_latencies, 99)
     print(
         f"  anchor, raw SKIP LOCKED claim + done loop on a scratch table: {raw_rate:,.0f} "

@@ -18,7 +18,7 @@ from core.errors import forbidden
 from core.permissions import role_permission
 from reviews import selectors, services
 from reviews.models import REASONS, Decision, Review, ReviewTask
-from reviews.stats import reviewer_stats
+from reviews.stats import DAYS_HELP, reviewer_stats, stats_since
 
 READERS = (r.AUDITOR, r.SENIOR_REVIEWER, r.MODEL_OWNER, r.MODEL_SERVICE)
 
@@ -93,9 +93,15 @@ def _with_related(qs: QuerySet[Decision]) -> QuerySet[Decision]:
     )
 
 
-def _out(request: Request, decisions, **kwargs) -> dict:
+def _out(request: Request, decisions, *, many: bool = False) -> dict | list:
+    """Decisions as the caller may see them: a reviewer holding an unanswered blind task on a
+    decision gets it without the model's answer (the hidden set in one query for a page)."""
+    rows = list(decisions) if many else [decisions]
+    hidden = selectors.decisions_hidden_from(request.user, [d.pk for d in rows])
     context = {"with_groups": selectors.may_see_groups(request.user)}
-    return DecisionOutSerializer(decisions, context=context, **kwargs).data
+    data = DecisionOutSerializer(rows, context=context, many=True).data
+    data = [selectors.without_model(row) if row["id"] in hidden else row for row in data]
+    return data if many else data[0]
 
 
 class DecisionCreateApi(APIView):
@@ -271,10 +277,8 @@ class ReviewTaskListApi(APIView):
 
     @extend_schema(responses=TaskOut(many=True))
     def get(self, request: Request) -> Response:
-        claims = selectors.queue_summary(request.user)["my_claims"]
-        return Response(
-            [selectors.task_data(_task_or_404(request, t.pk), request.user) for t in claims]
-        )
+        claims = selectors.my_claims(request.user)
+        return Response([selectors.task_data(task, request.user) for task in claims])
 
 
 class ReviewTaskClaimApi(APIView):
@@ -396,7 +400,9 @@ class ReviewTaskRenewApi(APIView):
 
 
 class ReviewTaskEscalateApi(APIView):
-    """Hand a task you hold to a senior reviewer, with a note; returns the senior's new task."""
+    """Hand a task you hold to a senior reviewer, with a note; returns the senior's new task (or
+    your closed task, when there is nothing for a senior to settle). 409 when the decision is
+    already final or your lease was lost."""
 
     permission_classes = [role_permission(*REVIEWERS)]
 
@@ -442,8 +448,9 @@ class GoldMarkApi(APIView):
 
 
 class ReviewStatsApi(APIView):
-    """Per reviewer: reviews, override rate, median seconds, Cohen's kappa with other reviewers
-    on double-reviewed decisions, accuracy on gold items, automation-bias flag."""
+    """Per reviewer, over the reviews of the last `days` days (90 by default): reviews, override
+    rate, median seconds, Cohen's kappa with other reviewers on double-reviewed decisions,
+    accuracy on gold items, automation-bias flag. Gold answers count only towards accuracy."""
 
     permission_classes = [role_permission(r.SENIOR_REVIEWER, r.AUDITOR)]
 
@@ -458,6 +465,10 @@ class ReviewStatsApi(APIView):
         gold_accuracy = serializers.FloatField(allow_null=True)
         automation_bias = serializers.BooleanField()
 
-    @extend_schema(responses=StatsOut(many=True))
+    @extend_schema(
+        parameters=[OpenApiParameter("days", int, description=DAYS_HELP)],
+        responses=StatsOut(many=True),
+    )
     def get(self, request: Request) -> Response:
-        return Response([s.as_dict() for s in reviewer_stats()])
+        since = stats_since(request.query_params.get("days"))
+        return Response([s.as_dict() for s in reviewer_stats(since=since)])

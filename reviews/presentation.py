@@ -39,6 +39,7 @@ def value_text(spec: dict | None, value: object) -> str:
 
 
 def feature_rows(specs: list[dict], features: dict) -> list[dict]:
+    features = features if isinstance(features, dict) else {}
     return [
         {
             "name": spec["name"],
@@ -51,40 +52,91 @@ def feature_rows(specs: list[dict], features: dict) -> list[dict]:
     ]
 
 
-def explanation_bars(explanation: dict, specs: list[dict]) -> dict:
-    by_name = {spec["name"]: spec for spec in specs}
-    contributions = explanation.get("contributions") or []
+# Explanations may come from the model service, and stored ones predate validation: what
+# cannot be read is shown as plain text (a string) or counted as unreadable, never a failure.
+UNREADABLE = "Part of the {what} sent with this decision could not be read and is not shown."
+
+
+def _is_number(value: object) -> bool:
+    # A comparison, not math.isfinite: that overflows on a huge JSON integer. NaN compares false.
+    return isinstance(value, int | float) and not isinstance(value, bool) and abs(value) < 1e300
+
+
+def _text(value: object) -> str:
+    return str(value) if isinstance(value, str | int | float) else ""
+
+
+def _items(value: object) -> list:
+    if isinstance(value, list):
+        return value
+    return [value] if value not in (None, "", {}) else []
+
+
+def _is_contribution(item: object) -> bool:
+    return (
+        isinstance(item, dict)
+        and isinstance(item.get("feature"), str)
+        and _is_number(item.get("contribution"))
+    )
+
+
+def explanation_bars(explanation: object, specs: list[dict]) -> dict:
+    if not isinstance(explanation, dict):
+        explanation = {"contributions": explanation}  # a bare string is shown as text
+    items = _items(explanation.get("contributions"))
+    contributions = [c for c in items if _is_contribution(c)]
+    notes = [c for c in items if isinstance(c, str) and c.strip()]
     biggest = max((abs(c["contribution"]) for c in contributions), default=0) or 1
-    towards = explanation.get("towards", "")
+    method, towards = _text(explanation.get("method")), _text(explanation.get("towards"))
     return {
-        "method": explanation.get("method", ""),
-        "method_text": METHODS.get(explanation.get("method"), "").format(towards=towards),
+        "method": method,
+        "method_text": METHODS.get(method, "").format(towards=towards),
         "towards": towards,
-        "bars": [
-            {
-                "label": humanize(c["feature"]),
-                "value": value_text(by_name.get(c["feature"]), c.get("value")),
-                "contribution": c["contribution"],
-                "width": round(100 * abs(c["contribution"]) / biggest, 1),
-                "direction": "for" if c["contribution"] >= 0 else "against",
-            }
-            for c in contributions
-        ],
+        "bars": [_bar(c, specs, biggest) for c in contributions],
+        "notes": notes,
+        "unreadable": UNREADABLE.format(what="explanation")
+        if len(items) > len(contributions) + len(notes)
+        else "",
     }
 
 
-def counterfactual_text(counterfactual: dict | None, specs: list[dict]) -> list[str]:
+def _bar(c: dict, specs: list[dict], biggest: float) -> dict:
+    spec = next((s for s in specs if s["name"] == c["feature"]), None)
+    return {
+        "label": humanize(c["feature"]),
+        "value": value_text(spec, c.get("value")),
+        "contribution": c["contribution"],
+        "width": round(100 * abs(c["contribution"]) / biggest, 1),
+        "direction": "for" if c["contribution"] >= 0 else "against",
+    }
+
+
+def counterfactual_text(counterfactual: object, specs: list[dict]) -> list[str]:
     """The smallest change that flips the outcome, then the alternatives, as sentences."""
     if not counterfactual:
         return []
-    by_name = {spec["name"]: spec for spec in specs}
-    items = [counterfactual, *counterfactual.get("alternatives", [])]
-    return [
-        f"The outcome would have been {c['outcome']} if {humanize(c['feature']).lower()} had been "
-        f"{value_text(by_name.get(c['feature']), c['to'])} instead of "
-        f"{value_text(by_name.get(c['feature']), c['from'])}."
-        for c in items
-    ]
+    alternatives = counterfactual.get("alternatives") if isinstance(counterfactual, dict) else []
+    items = [counterfactual, *_items(alternatives)]
+    lines = [_counterfactual_line(c, specs) for c in items]
+    shown = [line for line in lines if line]
+    if len(shown) < len(lines):
+        shown.append(UNREADABLE.format(what="counterfactual"))
+    return shown
+
+
+def _counterfactual_line(c: object, specs: list[dict]) -> str | None:
+    if isinstance(c, str):
+        return c.strip() or None
+    if not (isinstance(c, dict) and isinstance(c.get("feature"), str)):
+        return None
+    if not {"outcome", "from", "to"} <= c.keys():
+        return None
+    spec = next((s for s in specs if s["name"] == c["feature"]), None)
+    return (
+        f"The outcome would have been {_text(c['outcome'])} if "
+        f"{humanize(c['feature']).lower()} had been {value_text(spec, c['to'])} instead of "
+        f"{value_text(spec, c['from'])}."
+    )
 
 
 def reasons_in_words(routing: dict) -> list[str]:
@@ -110,7 +162,7 @@ def reasons_in_words(routing: dict) -> list[str]:
                     "active_learning": "Among the model's most uncertain cases today: your answer "
                     "teaches it.",
                     "review_all": "Every decision is reviewed at the moment (review-all is on).",
-                }[reason]
+                }.get(reason, f"{humanize(str(reason))}.")
             )
     return words
 
@@ -121,7 +173,8 @@ def case_context(task: ReviewTask, viewer: User) -> dict:
     decision = task.decision
     model = decision.model
     reveal = selectors.reveals_model(task, viewer)
-    routing = decision.routing if reveal else selectors.blind_routing(decision.routing)
+    routing = selectors.shown_routing(task, reveal)
+    explanation = decision.explanation if isinstance(decision.explanation, dict) else {}
     holder = task.state == ReviewTask.State.CLAIMED and task.assignee_id == viewer.pk
     lease_left = (task.lease_expires_at - timezone.now()).total_seconds() if holder else None
     return {
@@ -135,16 +188,13 @@ def case_context(task: ReviewTask, viewer: User) -> dict:
         "features": feature_rows(model.features, decision.features),
         "reasons": reasons_in_words(routing),
         "explanation": explanation_bars(decision.explanation, model.features) if reveal else None,
-        "counterfactual": counterfactual_text(
-            decision.explanation.get("counterfactual"), model.features
-        )
+        "counterfactual": counterfactual_text(explanation.get("counterfactual"), model.features)
         if reveal
         else [],
         "labels": model.labels,
         "other_labels": [label for label in model.labels if label != decision.model_outcome],
         "reason_codes": settings.REVIEW_REASON_CODES,
-        # A known-answer check must look like any other case: its history would give it away.
-        "history": [] if task.is_gold else selectors.decision_history(decision),
+        "history": selectors.case_history(task),
     }
 
 

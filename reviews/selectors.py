@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import json
 from datetime import datetime
 
 from django.contrib.auth.models import User
-from django.db.models import Q, QuerySet
+from django.db.models import Count, Q, QuerySet
+from django.utils import timezone
 
 from core import roles as r
 from models_registry.models import MLModel
@@ -69,23 +71,82 @@ def decisions_filtered(
 
 ELIGIBLE_SHOWN = 500
 
-# Routing details that would give the model's answer away in blind review.
+# Rule fields that would give the model's answer away in blind review.
 _REVEALING_FIELDS = {"outcome", "confidence"}
+# What the model said, hidden from whoever holds an unanswered blind task on the decision.
+MODEL_FIELDS = (
+    "model_outcome",
+    "confidence",
+    "probabilities",
+    "margin",
+    "explanation",
+    "final_outcome",
+)
 
 
 def blind_routing(routing: dict) -> dict:
     """The routing record without what reveals the model's outcome or confidence: the reasons,
-    and the names of the high-stakes rules that fired."""
+    and the names of the high-stakes rules that fired, except rules on the outcome or the
+    confidence (that such a rule fired says what the model answered)."""
     high = next((c for c in routing.get("conditions", []) if c["name"] == "high_stakes"), None)
-    rules = [rule["name"] for rule in (high or {}).get("rules", []) if rule["fired"]]
+    rules = [
+        rule["name"]
+        for rule in (high or {}).get("rules", [])
+        if rule["fired"] and not _tests_the_answer(rule)
+    ]
     return {"reasons": routing.get("reasons", []), "high_stakes_rules": rules}
 
 
+def _tests_the_answer(rule: dict) -> bool:
+    return any(c.get("field") in _REVEALING_FIELDS for c in rule.get("conditions", []))
+
+
+def _blind_claims(viewer: User) -> QuerySet[ReviewTask]:
+    """Blind tasks the viewer holds and has not answered yet."""
+    return ReviewTask.objects.filter(
+        assignee_id=viewer.pk, state=ReviewTask.State.CLAIMED, blind=True
+    )
+
+
 def reveals_model(task: ReviewTask, viewer: User) -> bool:
-    """Blind tasks hide the model's answer from the reviewer who holds them until they answer."""
-    if not task.blind or task.state == ReviewTask.State.DONE:
-        return True
-    return task.assignee_id != viewer.pk
+    """Whoever holds an unanswered blind task on a decision sees nothing of the model's answer
+    to it, through whichever task (their own, a sibling) or endpoint they look."""
+    if task.assignee_id == viewer.pk:
+        # A reviewer holds at most one task per decision (a database constraint): this one.
+        return not (task.blind and task.state == ReviewTask.State.CLAIMED)
+    return task.decision_id not in decisions_hidden_from(viewer, [task.decision_id])
+
+
+def decisions_hidden_from(viewer: User, decision_ids: list[int]) -> set[int]:
+    """Of these decisions, those whose model answer the viewer may not see now (one query)."""
+    if not r.has_role(viewer, r.REVIEWER) or not decision_ids:
+        return set()
+    claims = _blind_claims(viewer).filter(decision_id__in=decision_ids)
+    return set(claims.values_list("decision_id", flat=True))
+
+
+def without_model(data: dict) -> dict:
+    """A serialized decision with the model's answer taken out (blind review)."""
+    shown = {key: value for key, value in data.items() if key not in MODEL_FIELDS}
+    return {**shown, "routing": blind_routing(data.get("routing") or {}), "model_hidden": True}
+
+
+def shown_routing(task: ReviewTask, reveal: bool) -> dict:
+    """The routing the reviewer sees. A known-answer check on a decision nobody had to look at
+    is shown as what it poses as: a random audit sample."""
+    routing = task.decision.routing if reveal else blind_routing(task.decision.routing)
+    if task.is_gold and not routing.get("reasons"):
+        return _as_audit_sample(routing)
+    return routing
+
+
+def _as_audit_sample(routing: dict) -> dict:
+    shown = {**routing, "reasons": ["random_audit"]}
+    if "conditions" in routing:
+        shown["conditions"] = [
+            {**c, "fired": c.get("name") == "random_audit"} for c in routing["conditions"]
+        ]
+    return shown
 
 
 def case_data(task: ReviewTask, viewer: User) -> dict:
@@ -99,7 +160,7 @@ def case_data(task: ReviewTask, viewer: User) -> dict:
         "subject_ref": decision.subject_ref,
         "received_at": decision.received_at,
         "features": decision.features,
-        "routing": decision.routing if reveal else blind_routing(decision.routing),
+        "routing": shown_routing(task, reveal),
         "model_hidden": not reveal,
     }
     if reveal:
@@ -129,55 +190,81 @@ def task_data(task: ReviewTask, viewer: User) -> dict:
     }
 
 
+def _tasks_with_case() -> QuerySet[ReviewTask]:
+    return ReviewTask.objects.select_related(
+        "model", "decision__model", "decision__model_version", "assignee"
+    ).defer("decision__model_version__artifact")
+
+
 def task_for(viewer: User, task_id: int) -> ReviewTask | None:
     """A task the viewer may open: one they hold or held, or any for seniors and auditors."""
-    tasks = ReviewTask.objects.select_related(
-        "decision__model", "decision__model_version", "assignee"
-    ).defer("decision__model_version__artifact")
+    tasks = _tasks_with_case()
     if not r.has_role(viewer, r.SENIOR_REVIEWER, r.AUDITOR):
         tasks = tasks.filter(assignee=viewer)
     return tasks.filter(pk=task_id).first()
 
 
-def queue_summary(viewer: User) -> dict:
-    from django.db.models import Count, Q
-    from django.utils import timezone
+def my_claims(viewer: User) -> QuerySet[ReviewTask]:
+    """The tasks the viewer holds now, with all a case needs (no query per task)."""
+    claims = _tasks_with_case().filter(state=ReviewTask.State.CLAIMED, assignee=viewer)
+    return claims.order_by("lease_expires_at")
 
+
+OVERDUE_SHOWN = 20
+
+
+def queue_summary(viewer: User) -> dict:
     from reviews.services.queue import eligible_tasks
 
     now = timezone.now()
-    open_tasks = ReviewTask.objects.filter(state=ReviewTask.State.OPEN)
-    by_model_kind = (
-        open_tasks.values("model_id", "kind")
-        .annotate(open=Count("id"), overdue=Count("id", filter=Q(due_at__lt=now)))
-        .order_by("model_id", "kind")
-    )
-    names = dict(MLModel.objects.values_list("id", "name"))
     # Counting every task a reviewer may take means testing each against their history;
     # "more than enough" is all the page needs to say.
     eligible = eligible_tasks(viewer)[: ELIGIBLE_SHOWN + 1].count()
+    overdue, overdue_count = _overdue(now)
     return {
-        "counts": [
-            {
-                "model": names.get(row["model_id"]),
-                "kind": row["kind"],
-                "open": row["open"],
-                "overdue": row["overdue"],
-            }
-            for row in by_model_kind
-        ],
+        "counts": _counts(now),
         "eligible": eligible,
         "eligible_text": f"{ELIGIBLE_SHOWN:,}+" if eligible > ELIGIBLE_SHOWN else f"{eligible:,}",
-        "my_claims": list(
-            ReviewTask.objects.filter(state=ReviewTask.State.CLAIMED, assignee=viewer)
-            .select_related("model")
-            .order_by("lease_expires_at")
-        ),
-        "overdue": list(
-            open_tasks.filter(due_at__lt=now).select_related("model").order_by("due_at")[:20]
-        ),
-        "overdue_count": open_tasks.filter(due_at__lt=now).count(),
+        "my_claims": list(my_claims(viewer)),
+        "overdue": overdue,
+        "overdue_count": overdue_count,
     }
+
+
+def _late(state: str, now: datetime) -> QuerySet[ReviewTask]:
+    return ReviewTask.objects.filter(state=state, due_at__lt=now)
+
+
+def _counts(now: datetime) -> list[dict]:
+    """Open and overdue tasks per model and kind; overdue counts tasks still waiting and tasks
+    claimed but not answered by their due time. Two queries, each on a partial index."""
+    rows: dict[tuple[int, str], dict] = {}
+    waiting = (
+        ReviewTask.objects.filter(state=ReviewTask.State.OPEN)
+        .values("model_id", "kind")
+        .annotate(open=Count("id"), overdue=Count("id", filter=Q(due_at__lt=now)))
+    )
+    for row in waiting:
+        rows[row["model_id"], row["kind"]] = {"open": row["open"], "overdue": row["overdue"]}
+    late_claims = _late(ReviewTask.State.CLAIMED, now).values("model_id", "kind")
+    for row in late_claims.annotate(n=Count("id")):
+        rows.setdefault((row["model_id"], row["kind"]), {"open": 0, "overdue": 0})
+        rows[row["model_id"], row["kind"]]["overdue"] += row["n"]
+    names = dict(MLModel.objects.values_list("id", "name"))
+    return [
+        {"model": names.get(model_id), "kind": kind, **row}
+        for (model_id, kind), row in sorted(rows.items())
+    ]
+
+
+def _overdue(now: datetime) -> tuple[list[ReviewTask], int]:
+    """The most overdue tasks, waiting or claimed, and how many there are."""
+    shown, count = [], 0
+    for state in (ReviewTask.State.OPEN, ReviewTask.State.CLAIMED):
+        late = _late(state, now)
+        shown += late.select_related("model", "assignee").order_by("due_at")[:OVERDUE_SHOWN]
+        count += late.count()
+    return sorted(shown, key=lambda task: task.due_at)[:OVERDUE_SHOWN], count
 
 
 def decision_history(decision: Decision) -> list:
@@ -186,3 +273,17 @@ def decision_history(decision: Decision) -> list:
     # Reads (*.viewed) are for auditors; the reviewer's history shows what happened to the case.
     events = AuditEvent.objects.filter(object_type="decision", object_id=str(decision.pk))
     return list(events.exclude(action__endswith=".viewed").order_by("seq"))
+
+
+def case_history(task: ReviewTask) -> list:
+    """The history shown on a case page. A known-answer check shows what an ordinary audit
+    sample's would: the decision's arrival and this task's own events, nothing of the
+    decision's settlement, its marking as gold or the other copies served."""
+    events = decision_history(task.decision)
+    if not task.is_gold:
+        return events
+    return [e for e in events if e.action == "decision.ingested" or _task_of(e) == task.pk]
+
+
+def _task_of(event) -> int | None:
+    return json.loads(event.payload).get("task")

@@ -5,13 +5,26 @@ from __future__ import annotations
 import statistics
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from django.conf import settings
+from django.utils import timezone
 
+from models_registry.services import invalid
 from reviews.models import Review, ReviewTask
 
 DOUBLE = (ReviewTask.Kind.INITIAL, ReviewTask.Kind.SECOND_OPINION)
+DEFAULT_DAYS, MAX_DAYS = 90, 3650
+DAYS_HELP = f"reviews of the last so many days (default {DEFAULT_DAYS}, at most {MAX_DAYS})"
+
+
+def stats_since(days: str | None) -> datetime:
+    """The start of the window of `?days=`: a whole number of days, the last 90 by default."""
+    if days in (None, ""):
+        return timezone.now() - timedelta(days=DEFAULT_DAYS)
+    if not (days.isascii() and days.isdigit() and len(days) <= 4 and 1 <= int(days) <= MAX_DAYS):
+        raise invalid({"days": [f"must be a whole number of days from 1 to {MAX_DAYS}"]})
+    return timezone.now() - timedelta(days=int(days))
 
 
 def cohen_kappa(pairs: list[tuple[str, str]]) -> float | None:
@@ -91,12 +104,12 @@ def reviewer_stats(
     double: dict[int, list[tuple[str, str]]] = defaultdict(list)
     for name, decision_id, kind, outcome, agrees, seconds, is_gold, correct in rows:
         stats = by_reviewer.setdefault(name, ReviewerStats(name))
-        stats.seconds.append(seconds)
-        if is_gold:
+        if is_gold:  # gold answers feed gold accuracy only: not the count, speed or agreement
             stats.gold_reviews += 1
             stats.gold_correct += bool(correct)
             continue
         stats.reviews += 1
+        stats.seconds.append(seconds)
         stats.overrides += not agrees
         if kind in DOUBLE:
             double[decision_id].append((name, outcome))

@@ -11,15 +11,18 @@ from django.views.decorators.http import require_POST
 
 from audit.services import viewed
 from core import roles as r
-from core.errors import ApplicationError
+from core.errors import ApplicationError, error_body
 from core.permissions import role_required
 from reviews import presentation, selectors, services
 from reviews.models import ReviewTask
-from reviews.stats import reviewer_stats
+from reviews.stats import DEFAULT_DAYS, reviewer_stats, stats_since
 
 
 @role_required(r.REVIEWER)
 def queue(request: HttpRequest) -> HttpResponse:
+    # Lazily, as a claim does (cheap when nothing expired): tasks whose lease ran out count as
+    # waiting, so "Start reviewing" is not greyed out while they wait for the beat.
+    services.leases_expire()
     return render(request, "reviews/queue.html", selectors.queue_summary(request.user))
 
 
@@ -71,7 +74,9 @@ def decide(request: HttpRequest, task_id: int) -> HttpResponse:
     try:
         review = services.review_submit(task_id=task_id, reviewer=request.user, data=data)
     except ApplicationError as exc:
-        return _refused(request, task_id, exc)
+        return _not_saved(
+            request, task_id, exc, what="answer", text=data["rationale"], typed=_choices(data)
+        )
     messages.success(request, presentation.after_review_message(review))
     return _to_next(request)
 
@@ -81,6 +86,29 @@ def _refused(request: HttpRequest, task_id: int, exc: ApplicationError) -> HttpR
         return case(request, task_id, errors=exc.fields, status=400)
     messages.error(request, exc.message)
     return redirect("reviews:queue")
+
+
+def _not_saved(
+    request: HttpRequest,
+    task_id: int,
+    exc: ApplicationError,
+    *,
+    what: str,
+    text: str,
+    typed: list[tuple[str, str]] | None = None,
+) -> HttpResponse:
+    """What the reviewer wrote was refused (a lost lease, a decision settled meanwhile): say
+    why, and show it back, so that minutes of typing are not lost with the lease."""
+    if exc.code == "invalid":
+        return _refused(request, task_id, exc)
+    context = {"message": exc.message, "what": what, "text": text, "typed": typed or []}
+    context["lease_lost"] = exc.code == "lease_lost"
+    return render(request, "reviews/not_saved.html", context, status=exc.status)
+
+
+def _choices(data: dict[str, str]) -> list[tuple[str, str]]:
+    shown = [("Verdict", "verdict"), ("Outcome", "outcome"), ("Reason code", "reason_code")]
+    return [(label, data[key]) for label, key in shown if data[key]]
 
 
 @require_POST
@@ -97,12 +125,11 @@ def release(request: HttpRequest, task_id: int) -> HttpResponse:
 @require_POST
 @role_required(r.REVIEWER)
 def escalate(request: HttpRequest, task_id: int) -> HttpResponse:
+    note = request.POST.get("note", "")
     try:
-        services.task_escalate(
-            task_id=task_id, reviewer=request.user, note=request.POST.get("note", "")
-        )
+        services.task_escalate(task_id=task_id, reviewer=request.user, note=note)
     except ApplicationError as exc:
-        return _refused(request, task_id, exc)
+        return _not_saved(request, task_id, exc, what="escalation", text=note)
     messages.success(request, "Escalated to a senior reviewer.")
     return _to_next(request)
 
@@ -114,8 +141,9 @@ def renew(request: HttpRequest, task_id: int) -> HttpResponse:
     try:
         task = services.task_renew(task_id=task_id, reviewer=request.user)
     except ApplicationError as exc:
-        if wants_json:
-            return JsonResponse({"error": exc.message}, status=exc.status)
+        if wants_json:  # the shape of every API error, for the page's script to show
+            body = error_body(exc.code, exc.message, exc.fields)
+            return JsonResponse(body, status=exc.status)
         return _refused(request, task_id, exc)
     if wants_json:
         return JsonResponse({"lease_expires_at": task.lease_expires_at.isoformat()})
@@ -132,6 +160,11 @@ def stats(request: HttpRequest) -> HttpResponse:
         "speed": settings.AUTOMATION_BIAS_SPEED_RATIO,
         "min_reviews": settings.AUTOMATION_BIAS_MIN_REVIEWS,
     }
-    return render(
-        request, "reviews/stats.html", {"rows": reviewer_stats(), "thresholds": thresholds}
-    )
+    days = request.GET.get("days") or str(DEFAULT_DAYS)
+    context = {"thresholds": thresholds, "days": days, "rows": [], "errors": {}}
+    try:
+        context["rows"] = reviewer_stats(since=stats_since(days))
+    except ApplicationError as exc:
+        context["errors"] = exc.fields
+        return render(request, "reviews/stats.html", context, status=exc.status)
+    return render(request, "reviews/stats.html", context)

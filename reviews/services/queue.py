@@ -122,20 +122,31 @@ def _iso(moment: datetime | None) -> str | None:
 # --- holding a task: renew, release, escalate ----------------------------------------------
 
 
-def _held(task_id: int, reviewer: User, now: datetime) -> ReviewTask:
-    """The task, locked, if the reviewer holds a live lease on it; a clear 409 otherwise."""
-    task = ReviewTask.objects.select_for_update().filter(pk=task_id).first()
-    if task is None or (task.assignee_id != reviewer.pk and not _may_see(reviewer, task)):
+def _lock_decision(task_id: int) -> Decision:
+    """The task's decision, locked. Every service that changes a decision and its tasks locks
+    the decision first, then the tasks: two answers on sibling tasks then queue up on the
+    decision instead of each holding one task and waiting for the other's (a deadlock)."""
+    decision_id = (
+        ReviewTask.objects.filter(pk=task_id).values_list("decision_id", flat=True).first()
+    )
+    if decision_id is None:
         raise Http404("No such task.")
-    if task.state == CANCELLED and task.assignee_id == reviewer.pk:
-        raise ApplicationError("This task was closed: the decision was settled meanwhile.")
+    # Lock the decision, not the model joined to it: that row is shared by every decision.
+    return (
+        Decision.objects.select_for_update(of=("self",)).select_related("model").get(pk=decision_id)
+    )
+
+
+def _held(task_id: int, reviewer: User, now: datetime) -> ReviewTask:
+    """The task, locked, if the reviewer holds a live lease on it; a clear 409 otherwise.
+
+    Task ids are not secret among reviewers, so anyone with the reviewer role who acts on a
+    task they do not hold is told so (409 `lease_lost`); anyone else is told nothing (404)."""
+    task = ReviewTask.objects.select_for_update().filter(pk=task_id).first()
+    if task is None or not r.has_role(reviewer, r.REVIEWER):
+        raise Http404("No such task.")
     if task.state != CLAIMED or task.assignee_id != reviewer.pk:
-        raise ApplicationError(
-            "You do not hold this task (it is "
-            + ("held by someone else" if task.state == CLAIMED else task.state)
-            + "). Claim the next task instead.",
-            code="lease_lost",
-        )
+        raise ApplicationError(_not_held_message(task, reviewer), code="lease_lost")
     if task.lease_expires_at <= now:
         raise ApplicationError(
             f"Your lease on this task expired at {task.lease_expires_at:%H:%M:%S} UTC and the "
@@ -145,8 +156,18 @@ def _held(task_id: int, reviewer: User, now: datetime) -> ReviewTask:
     return task
 
 
-def _may_see(user: User, task: ReviewTask) -> bool:
-    return r.has_role(user, r.SENIOR_REVIEWER, r.AUDITOR)
+def _not_held_message(task: ReviewTask, reviewer: User) -> str:
+    if task.assignee_id == reviewer.pk and task.state == DONE:
+        why = "You already answered this task."
+    elif task.assignee_id == reviewer.pk:
+        why = "This task was closed meanwhile (the decision was settled, or it was escalated)."
+    elif task.state == CLAIMED:
+        why = "You do not hold this task: it is held by someone else now."
+    elif task.state == OPEN:
+        why = "You do not hold this task any more: your lease ran out or was released."
+    else:
+        why = f"You do not hold this task (it is {task.state})."
+    return f"{why} Nothing was saved. Claim the next task instead."
 
 
 def task_renew(*, task_id: int, reviewer: User) -> ReviewTask:
@@ -176,28 +197,59 @@ def _reopen(task: ReviewTask) -> None:
 
 
 def task_escalate(*, task_id: int, reviewer: User, note: str) -> ReviewTask:
-    """Hand the case to a senior reviewer with a note; returns the new adjudication task."""
+    """Hand the case to a senior reviewer with a note; returns the new adjudication task (the
+    closed task itself for a known-answer check, which no senior needs to settle)."""
     note = (note or "").strip()
     if not note:
         raise invalid({"note": ["say why you escalate: the senior reviewer reads it first"]})
     now = timezone.now()
     with transaction.atomic():
+        decision = _lock_decision(task_id)
         task = _held(task_id, reviewer, now)
-        task.state, task.closed_at, task.note = CANCELLED, now, note
-        task.save(update_fields=["state", "closed_at", "note"])
+        if task.is_gold:
+            return _close_gold(task, reviewer, note, now)
+        if decision.status == Decision.Status.FINAL and task.kind != ReviewTask.Kind.APPEAL:
+            raise _already_final(decision)
+        _close(task, note, now)
         senior = _open_adjudication(
-            task.decision,
+            decision,
             now,
             note=f"Escalated by {reviewer.username}: {note}",
             priority=max(task.priority, ADJUDICATION_PRIORITY),
         )
-        record(**_event("task.escalated", reviewer, task, note=note, new_task=senior.pk))
+        record(
+            **_event("task.escalated", reviewer, task, note=note, gold=False, new_task=senior.pk)
+        )
     return senior
+
+
+def _close_gold(task: ReviewTask, reviewer: User, note: str, now: datetime) -> ReviewTask:
+    """A gold item's decision is not at stake: an adjudication on it would only jam a senior's
+    queue (every answer refused as already final). The note is kept with the closed task."""
+    _close(task, note, now)
+    record(**_event("task.escalated", reviewer, task, note=note, gold=True))
+    return task
+
+
+def _close(task: ReviewTask, note: str, now: datetime) -> None:
+    task.state, task.closed_at, task.note = CANCELLED, now, note
+    task.save(update_fields=["state", "closed_at", "note"])
+
+
+def _already_final(decision: Decision) -> ApplicationError:
+    return ApplicationError(
+        f"Decision {decision.pk} is already final ({decision.final_outcome}): there is nothing "
+        "left for a senior reviewer to settle. Release the task or claim the next one.",
+        code="already_final",
+    )
 
 
 def _open_adjudication(
     decision: Decision, now: datetime, *, note: str, priority: int
 ) -> ReviewTask:
+    """A senior's task on a decision still open: on a final one every answer would be refused."""
+    if decision.status == Decision.Status.FINAL:
+        raise _already_final(decision)
     policy_hours = (
         decision.model.policies.order_by("-version").values_list("sla_hours", flat=True).first()
     )
@@ -297,13 +349,8 @@ def review_submit(*, task_id: int, reviewer: User, data: dict[str, Any]) -> Revi
     """Record the reviewer's answer; settle the decision when the answer settles it."""
     now = timezone.now()
     with transaction.atomic():
+        decision = _lock_decision(task_id)  # the decision first, then the task (see there)
         task = _held(task_id, reviewer, now)
-        # Lock the decision, not the model joined to it: that row is shared by every decision.
-        decision = (
-            Decision.objects.select_for_update(of=("self",))
-            .select_related("model")
-            .get(pk=task.decision_id)
-        )
         answer = _check_answer(task, decision, data)
         review = _store_review(task, decision, answer, reviewer, now)
         task.state, task.closed_at = DONE, now
@@ -359,6 +406,10 @@ def _settle(decision: Decision, task: ReviewTask, review: Review, now: datetime)
     if task.kind in (K.ADJUDICATION, K.APPEAL):
         by = By.ADJUDICATOR if task.kind == K.ADJUDICATION else By.APPEAL
         return _finalize(decision, review, by, now, tasks)
+    if any(t.kind == K.ADJUDICATION and t.state in (OPEN, CLAIMED) for t in tasks):
+        # Someone escalated, or the reviewers already disagreed: a senior settles it. This
+        # answer is on record for them, and never overrules them.
+        return []
     sibling_kind = K.SECOND_OPINION if task.kind == K.INITIAL else K.INITIAL
     siblings = [t.pk for t in tasks if t.kind == sibling_kind and t.state != CANCELLED]
     if not siblings:
@@ -437,31 +488,49 @@ def gold_mark(
         errors["copies"] = ["must be a whole number from 1 to 20 (reviewers to check)"]
     if errors:
         raise invalid(errors)
+    try:
+        with transaction.atomic():
+            return _mark_gold(decision, outcome, actor, copies, note)
+    except IntegrityError:
+        # Another request marked it between our check and our insert (the label is unique).
+        raise _already_gold() from None
+
+
+def _already_gold() -> ApplicationError:
+    return ApplicationError("This decision is already a gold item.", code="already_gold")
+
+
+def _is_gold_item(decision: Decision) -> bool:
+    return GoldLabel.objects.filter(decision=decision).exists()
+
+
+def _mark_gold(decision: Decision, outcome: str, actor: User, copies: int, note: str) -> GoldLabel:
     now = timezone.now()
-    with transaction.atomic():
-        if GoldLabel.objects.filter(decision=decision).exists():
-            raise ApplicationError("This decision is already a gold item.")
-        gold = GoldLabel.objects.create(
-            decision=decision, outcome=outcome, note=note, created_by=actor, created_at=now
+    # The decision first, as everywhere: two owners marking it at once take turns here.
+    Decision.objects.select_for_update().filter(pk=decision.pk).values_list("pk").get()
+    if _is_gold_item(decision):
+        raise _already_gold()
+    gold = GoldLabel.objects.create(
+        decision=decision, outcome=outcome, note=note, created_by=actor, created_at=now
+    )
+    policy = decision.model.policies.order_by("-version").first()
+    tasks = ReviewTask.objects.bulk_create(
+        ReviewTask(
+            decision=decision,
+            model_id=decision.model_id,
+            kind=ReviewTask.Kind.INITIAL,
+            is_gold=True,
+            blind=policy.blind_review,
+            priority=GOLD_PRIORITY,
+            created_at=now,
+            due_at=now + timedelta(hours=policy.sla_hours),
         )
-        policy = decision.model.policies.order_by("-version").first()
-        tasks = ReviewTask.objects.bulk_create(
-            ReviewTask(
-                decision=decision,
-                model_id=decision.model_id,
-                kind=ReviewTask.Kind.INITIAL,
-                is_gold=True,
-                blind=policy.blind_review,
-                priority=GOLD_PRIORITY,
-                created_at=now,
-                due_at=now + timedelta(hours=policy.sla_hours),
-            )
-            for _ in range(copies)
-        )
-        record(
-            action="gold.marked",
-            actor=actor,
-            obj=decision,
-            payload={"outcome": outcome, "copies": copies, "tasks": [t.pk for t in tasks]},
-        )
+        for _ in range(copies)
+    )
+    record(
+        action="gold.marked",
+        actor=actor,
+        obj=decision,
+        payload={"outcome": outcome, "copies": copies, "tasks": [t.pk for t in tasks]},
+    )
     return gold

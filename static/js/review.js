@@ -59,22 +59,43 @@
     shown.parentElement.classList.toggle("bad", seconds < 120);
   }
 
+  var LOST = "Your lease on this task was lost: your answer will not be saved. Claim the next task.";
+  var lost = false;
+
+  // The server's reason (a 409 {"error": {"message"}}), or a plain one when the reply is not JSON.
+  function leaseLost(message) {
+    lost = true;
+    var box = document.getElementById("lease-lost");
+    box.textContent = message || LOST;
+    box.hidden = false;
+    shown.textContent = "none";
+    shown.parentElement.classList.add("bad");
+  }
+
   function renew() {
+    if (lost) return;
     fetch(page.dataset.renewUrl, {
       method: "POST",
       headers: { "X-CSRFToken": csrf(), "Accept": "application/json" },
       credentials: "same-origin"
-    }).then(function (response) { return response.json().then(function (body) { return [response.ok, body]; }); })
-      .then(function (result) {
-        if (result[0]) deadline = Date.parse(result[1].lease_expires_at);
-        else shown.textContent = result[1].error || "lease lost";
-      })
-      .catch(function () { /* offline: the countdown tells the reviewer */ });
+    }).then(function (response) {
+      return response.json().catch(function () { return {}; })
+        .then(function (body) { return [response.ok, body]; });
+    }).then(function (result) {
+      if (result[0]) { deadline = Date.parse(result[1].lease_expires_at); render(); return; }
+      var error = result[1].error;
+      leaseLost(error && error.message);
+    }).catch(function () { /* offline: the countdown tells the reviewer */ });
   }
 
   if (shown) {
     render();
-    setInterval(render, 1000);
+    setInterval(function () { if (!lost) render(); }, 1000);
+    // The Renew button renews in place instead of reloading the page (and the typed answer).
+    document.getElementById("renew").form.addEventListener("submit", function (event) {
+      event.preventDefault();
+      renew();
+    });
     // Renew while the reviewer is actually working: active in the last 5 minutes.
     setInterval(function () {
       if (Date.now() - lastActivity < 5 * 60 * 1000 && deadline - Date.now() < 10 * 60 * 1000) renew();

@@ -60,3 +60,63 @@ def test_agree_needs_a_second_key_and_works_without_javascript(
     page.wait_for_url(f"{live_server.url}/review/")  # nothing more to do: back to the queue
     assert Review.objects.get().verdict == "agree"
     context.close()
+
+
+def _expire_lease(reviewer) -> None:
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from reviews.models import ReviewTask
+
+    ReviewTask.objects.filter(assignee=reviewer, state="claimed").update(
+        lease_expires_at=timezone.now() - timedelta(seconds=1)
+    )
+
+
+def test_a_reviewer_whose_lease_expired_gets_their_rationale_back(
+    page, live_server, tiny_model, service, erin, alice, artifacts
+):
+    registry.policy_update(model=tiny_model, changes={"review_all": True}, actor=erin)
+    decisions_ingest(items=[item(1), item(2)], actor=service.user)
+    log_in(page, live_server, "alice", PASSWORD)
+    page.goto(f"{live_server.url}/review/")
+    page.click("#start")
+    page.wait_for_selector("#agree")
+    page.keyboard.press("o")
+    page.keyboard.press("Tab")
+    page.keyboard.press("Tab")
+    page.keyboard.type("A long, careful rationale that must not be lost.")
+    _expire_lease(alice)
+    page.keyboard.press("Control+Enter")
+
+    page.wait_for_selector("#not-saved")
+    assert "your answer was not saved" in page.locator("#not-saved").inner_text()
+    assert "expired" in page.locator("#reason").inner_text()
+    typed = page.locator("#typed-text").input_value()
+    assert typed == "A long, careful rationale that must not be lost."
+    page.screenshot(path=str(artifacts / "answer-not-saved.png"), full_page=True)
+    assert not Review.objects.exists()
+    page.click("#next")
+    page.wait_for_selector("#agree")  # the next case (the expired one, back in the queue)
+
+
+def test_the_page_script_says_so_when_renewing_finds_the_lease_lost(
+    page, live_server, tiny_model, service, erin, alice
+):
+    registry.policy_update(model=tiny_model, changes={"review_all": True}, actor=erin)
+    decisions_ingest(items=[item(1)], actor=service.user)
+    log_in(page, live_server, "alice", PASSWORD)
+    page.goto(f"{live_server.url}/review/")
+    page.click("#start")
+    page.wait_for_selector("#agree")
+    case_url = page.url
+    page.click("#renew")  # renews in place: the page stays, the lease is extended
+    page.wait_for_timeout(300)
+    assert page.url == case_url and page.locator("#lease-lost").is_hidden()
+    _expire_lease(alice)
+    page.click("#renew")
+    page.wait_for_selector("#lease-lost", state="visible")
+    assert "expired" in page.locator("#lease-lost").inner_text()
+    assert page.locator("#lease-left").inner_text() == "none"
+    assert page.url == case_url  # what the reviewer typed is still on the page

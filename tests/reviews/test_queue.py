@@ -192,19 +192,51 @@ def test_a_submit_after_losing_the_lease_is_a_clear_409(tiny_model, service, eri
     assert "expired" in response.json()["error"]["message"]
     assert api(bob).post(CLAIM).json()["id"] == task_id  # bob reclaims it
     response = submit(alice, task_id, verdict="agree")
-    assert response.status_code == 404  # not hers any more: she cannot even see it
+    assert response.status_code == 409  # still a clear 409 once the task is someone else's
+    assert response.json()["error"]["code"] == "lease_lost"
+    assert "held by someone else" in response.json()["error"]["message"]
     assert not Review.objects.exists()
+
+
+@pytest.mark.parametrize("action", ["decision", "renew", "release", "escalate"])
+def test_it_tells_a_reviewer_whose_lease_the_beat_expired_that_it_is_lost(
+    action, tiny_model, service, erin, alice
+):
+    from reviews.tasks import expire_leases
+
+    routed(tiny_model, service, erin)
+    task_id = api(alice).post(CLAIM).json()["id"]
+    ReviewTask.objects.filter(pk=task_id).update(
+        lease_expires_at=timezone.now() - timedelta(seconds=1)
+    )
+    expire_leases.delay()  # back in the queue, nobody's
+    body = {"verdict": "agree", "note": "Looks odd."}
+    response = api(alice).post(f"/api/v1/review-tasks/{task_id}/{action}/", body, format="json")
+    assert response.status_code == 409, response.content
+    error = response.json()["error"]
+    assert error["code"] == "lease_lost" and "Claim the next task" in error["message"]
+    assert ReviewTask.objects.get(pk=task_id).state == "open"
+
+
+def test_it_does_not_tell_a_non_reviewer_about_a_task(tiny_model, service, erin, alice, dave):
+    from django.http import Http404
+
+    from reviews import services
+
+    routed(tiny_model, service, erin)
+    task_id = api(alice).post(CLAIM).json()["id"]
+    with pytest.raises(Http404):
+        services.review_submit(task_id=task_id, reviewer=dave, data={"verdict": "agree"})
+    assert submit(dave, task_id, verdict="agree").status_code == 403
 
 
 def test_only_the_lease_holder_may_submit(tiny_model, service, erin, alice, bob, carl):
     routed(tiny_model, service, erin)
     task_id = api(alice).post(CLAIM).json()["id"]
-    assert submit(bob, task_id, verdict="agree").status_code == 404
-    response = submit(carl, task_id, verdict="agree")  # a senior may see it, not answer it
-    assert (
-        response.status_code == 409
-        and "held by someone else" in response.json()["error"]["message"]
-    )
+    for other in (bob, carl):  # a senior may see it, not answer it
+        response = submit(other, task_id, verdict="agree")
+        assert response.status_code == 409 and response.json()["error"]["code"] == "lease_lost"
+        assert "held by someone else" in response.json()["error"]["message"]
     assert submit(alice, task_id, verdict="agree").status_code == 201
 
 
@@ -385,7 +417,9 @@ def test_a_reviewer_cannot_open_someone_elses_case_page(tiny_model, service, eri
     client = Client()
     client.force_login(bob)
     assert client.get(f"/review/tasks/{task_id}/").status_code == 404
-    assert client.post(f"/review/tasks/{task_id}/decide/", {"verdict": "agree"}).status_code == 404
+    response = client.post(f"/review/tasks/{task_id}/decide/", {"verdict": "agree"})
+    assert response.status_code == 409 and "not saved" in response.content.decode()
+    assert not Review.objects.exists()
 
 
 def test_the_database_refuses_one_reviewer_two_tasks_of_one_decision(

@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import re
+
 import pytest
 from django.test import Client, override_settings
 from django.utils import timezone
@@ -62,3 +64,64 @@ def test_stats_per_reviewer_with_kappa_and_the_automation_bias_flag(tiny_model, 
     client.force_login(make_user("sen", "senior_reviewer"))
     page = client.get("/review/stats/").content.decode()
     assert "automation bias?" in page and "fast" in page
+
+
+def _decisions(service, n: int, start: int = 0) -> list:
+    from reviews.services import decisions_ingest
+    from tests.fixtures import item
+
+    items = [item(k) for k in range(start, start + n)]
+    return [r.decision for r in decisions_ingest(items=items, actor=service.user)]
+
+
+def _stats(user, query: str = "") -> tuple[int, dict]:
+    from tests.fixtures import api
+
+    response = api(user).get(f"/api/v1/review-stats/{query}")
+    body = response.json()
+    rows = {row["reviewer"]: row for row in body} if response.status_code == 200 else body
+    return response.status_code, rows
+
+
+@pytest.mark.django_db
+def test_it_counts_the_last_ninety_days_unless_told_otherwise(tiny_model, service, carol):
+    from datetime import timedelta
+
+    alice = make_user("alice", "reviewer")
+    decisions = _decisions(service, 3)
+    _reviews(decisions, alice, [d.model_outcome for d in decisions], seconds=10)
+    old = Review.objects.filter(decision=decisions[0])
+    old.update(created_at=timezone.now() - timedelta(days=100))
+    assert _stats(carol)[1]["alice"]["reviews"] == 2
+    assert _stats(carol, "?days=365")[1]["alice"]["reviews"] == 3
+    assert _stats(carol, "?days=7")[1]["alice"]["reviews"] == 2
+    client = Client()
+    client.force_login(carol)
+    page = client.get("/review/stats/?days=365").content.decode()
+    assert 'value="365"' in page
+    assert re.search(r'<td>alice</td>\s*<td class="num">3</td>', page)
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("days", ["0", "-3", "abc", "1.5", "3651", "²", "9" * 5000])
+def test_it_refuses_a_window_that_is_not_a_whole_number_of_days(days, carol):
+    status, body = _stats(carol, f"?days={days}")
+    assert status == 400 and list(body["error"]["fields"]) == ["days"]
+    client = Client()
+    client.force_login(carol)
+    response = client.get("/review/stats/", {"days": days})
+    assert response.status_code == 400 and "days: must be a whole number" in (
+        response.content.decode()
+    )
+
+
+@pytest.mark.django_db
+def test_gold_answers_count_only_towards_gold_accuracy(tiny_model, service, carol):
+    alice = make_user("alice", "reviewer")
+    decisions = _decisions(service, 6)
+    _reviews(decisions[:3], alice, [d.model_outcome for d in decisions[:3]], seconds=60)
+    _reviews(decisions[3:], alice, [d.model_outcome for d in decisions[3:]], seconds=2)
+    Review.objects.filter(decision__in=decisions[3:]).update(is_gold=True, gold_correct=True)
+    row = _stats(carol)[1]["alice"]
+    assert (row["reviews"], row["median_seconds"]) == (3, 60)
+    assert (row["gold_reviews"], row["gold_accuracy"]) == (3, 1.0)
