@@ -6,6 +6,8 @@ the full C2SP signed note, which anyone holding the public key can check offline
 
 from __future__ import annotations
 
+import re
+
 from django.shortcuts import get_object_or_404
 from drf_spectacular.utils import (
     OpenApiParameter,
@@ -39,7 +41,11 @@ class CheckpointOut(serializers.ModelSerializer):
 
 
 class PublicKeyOut(serializers.Serializer):
-    origin = serializers.CharField()
+    origin = serializers.CharField(help_text="the origin line of this log's checkpoints")
+    key_name = serializers.CharField(help_text="the key's own name; signs only if = origin")
+    warning = serializers.CharField(
+        required=False, help_text="present when the key's name is not the origin"
+    )
     key_id = serializers.CharField(help_text="4-byte C2SP key id, hex")
     public_key = serializers.CharField(help_text="base64 of the raw 32-byte Ed25519 key")
     vkey = serializers.CharField(help_text="the C2SP verifier-key string")
@@ -125,9 +131,14 @@ class CheckpointListApi(APIView):
         return paginator.get_paginated_response(CheckpointOut(page, many=True).data)
 
 
+# ASCII digits only: str.isdigit() also takes "²" and "١", which int() then refuses or
+# reads; 19 digits is as far as a 64-bit tree size goes.
+_WHOLE_NUMBER = re.compile(r"[0-9]{1,19}")
+
+
 def _positive(request: Request, name: str, *, minimum: int = 1) -> int:
     value = request.query_params.get(name, "")
-    if not value.isdigit() or int(value) < minimum:
+    if not _WHOLE_NUMBER.fullmatch(value) or int(value) < minimum:
         raise invalid({name: [f"is required: a whole number ≥ {minimum}"]})
     return int(value)
 

@@ -1,5 +1,5 @@
 """Database-level protection of the audit log: triggers that refuse UPDATE, DELETE, TRUNCATE
-on the events and on the signed checkpoints.
+on the events and on the signed checkpoints; and read-only snapshots for long reads.
 
 The application never changes either; these triggers make sure nothing else through an
 ordinary connection does. (An owner of the database can drop them, which is why signed
@@ -8,6 +8,10 @@ checkpoints that outsiders keep exist on top of the chain.)
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from django.db import connection, transaction
 from django.db.backends.base.base import BaseDatabaseWrapper
 
 TABLES = ("audit_auditevent", "audit_checkpoint")
@@ -62,3 +66,21 @@ def _execute(connection: BaseDatabaseWrapper, statements: list[str]) -> None:
     with connection.cursor() as cursor:
         for statement in statements:
             cursor.execute(statement)
+
+
+@contextmanager
+def read_only_snapshot() -> Iterator[bool]:
+    """Run the block in one REPEATABLE READ, READ ONLY transaction on PostgreSQL: everything
+    read inside sees the database as of its first query, however long the block takes.
+
+    Yields whether it opened one. It does not on SQLite (a transaction there would hold the
+    database's write lock for the whole read), nor inside a caller's transaction, whose own
+    snapshot then applies. Nothing can be written through the default connection inside.
+    """
+    if connection.vendor != "postgresql" or connection.in_atomic_block:
+        yield False
+        return
+    with transaction.atomic():
+        with connection.cursor() as cursor:
+            cursor.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+        yield True

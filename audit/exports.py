@@ -1,9 +1,11 @@
 """Decision-log exports: the rows, the writers (CSV, JSON Lines, Parquet), the package.
 
 Rows are read in chunks (a server-side cursor on PostgreSQL) and written as they come, so
-memory stays flat however many decisions are exported. A package is a zip holding the data
-file, `manifest.json` (filters, row count, the data file's SHA-256, the checkpoint the export
-was cut at) and, when asked, the audit bundle that `python -m audit.verify` checks offline.
+memory stays flat however many decisions are exported; on PostgreSQL they are read in one
+read-only snapshot (consistent_read). A package is a zip holding the data file,
+`manifest.json` (filters, row count, the data file's SHA-256, the checkpoint the export was
+cut at, the log's size when the rows were read, and `notes` saying what each means) and,
+when asked, the audit bundle that `python -m audit.verify` checks offline.
 """
 
 from __future__ import annotations
@@ -15,18 +17,25 @@ import secrets
 import zipfile
 from collections import defaultdict
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 import orjson
+from django.db import connection
+from django.db.backends.base.base import BaseDatabaseWrapper
 from django.db.models import Exists, OuterRef, QuerySet
 
 from audit.canonical import canonical_json, format_time
+from audit.db import read_only_snapshot
 from audit.log import iter_events, row_text
 from reviews.models import REASONS, Decision, ProtectedAttribute, Review
 
 CHUNK = 2000
+# Parquet row groups: large enough that a million rows make a handful of groups (readers
+# pay per group), small enough that one buffered group stays a few tens of MB.
+ROW_GROUP = 50_000
 FILTER_KEYS = {"since", "until", "model", "version", "status", "routed", "reason", "groups"}
 COLUMNS = [
     "decision_id", "model", "model_version", "external_id", "subject_ref", "received_at",
@@ -120,6 +129,30 @@ def decisions(base: QuerySet[Decision], filters: dict) -> QuerySet[Decision]:
 
 
 # --- rows ---------------------------------------------------------------------------------------
+
+
+@contextmanager
+def consistent_read(export_id: int) -> Iterator[tuple[bool, Callable[[int], None]]]:
+    """Read an export's rows in one snapshot (audit.db.read_only_snapshot). Yields (whether
+    the rows are a consistent snapshot, a function that records the export's progress).
+
+    Progress cannot be written in that read-only transaction (nor would anyone see it before
+    it ends), so it is written through a second connection in autocommit while it is open."""
+    with read_only_snapshot() as isolated:
+        if not isolated:
+            yield False, lambda progress: _set_progress(connection, export_id, progress)
+            return
+        side = connection.copy()
+        try:
+            yield True, lambda progress: _set_progress(side, export_id, progress)
+        finally:
+            side.close()
+
+
+def _set_progress(db: BaseDatabaseWrapper, export_id: int, progress: int) -> None:
+    # Plain SQL because `db` may be a connection the ORM does not know (no alias of its own).
+    with db.cursor() as cursor:
+        cursor.execute("UPDATE audit_export SET progress = %s WHERE id = %s", [progress, export_id])
 
 
 def pseudonymiser(enabled: bool) -> Callable[[str], str]:
@@ -288,23 +321,37 @@ def write_jsonl(
 def write_parquet(
     path: Path, rows: Iterator[dict], names: list[str], tick: Callable[[int], None]
 ) -> int:
+    """Rows become Arrow batches CHUNK at a time, written as row groups of ROW_GROUP rows: at
+    most one row group is held in memory."""
     import pyarrow as pa
     import pyarrow.parquet as pq
 
     schema = pa.schema([(n, _arrow_type(n)) for n in names])
-    count, batch = 0, []
+    count, chunk, group = 0, [], []
     with pq.ParquetWriter(path, schema, compression="zstd") as writer:
         for row in rows:
-            batch.append(row)
+            chunk.append(row)
             count += 1
-            if len(batch) == CHUNK:
-                writer.write_batch(_batch(batch, names, schema))
-                batch = []
+            group_full = count % ROW_GROUP == 0
+            if len(chunk) == CHUNK or group_full:
+                group.append(_batch(chunk, names, schema))
+                chunk = []
                 tick(count)
-        if batch:
-            writer.write_batch(_batch(batch, names, schema))
+            if group_full:
+                _write_group(writer, group, schema)
+                group = []
+        if chunk:
+            group.append(_batch(chunk, names, schema))
+        if group:
+            _write_group(writer, group, schema)
         tick(count)
     return count
+
+
+def _write_group(writer, batches: list, schema) -> None:
+    import pyarrow as pa
+
+    writer.write_table(pa.Table.from_batches(batches, schema=schema), row_group_size=ROW_GROUP)
 
 
 def _arrow_type(name: str):
@@ -374,7 +421,32 @@ source you trust (GET /api/v1/audit/public-key/ or the auditor page), not from t
 """
 
 
-def manifest(export: Any, *, rows: int, data: Path, checkpoint: Any) -> dict:
+MANIFEST_NOTES = {
+    "checkpoint": "The signed checkpoint (size, Merkle root, signed note) cut just before the "
+    "rows were read; null when the server has no signing key configured.",
+    "log_size_at_cut": "How many audit events the log held when the export was cut: the "
+    "checkpoint's size, or without a checkpoint the highest event seq at that moment.",
+    "log_size_at_snapshot": "The highest audit event seq when the rows were read, read in the "
+    "same snapshot as the rows. Events after log_size_at_cut up to this one were logged after "
+    "the cut: decisions they changed appear in their newer state, which the checkpoint does "
+    "not cover yet (a later checkpoint does).",
+    "rows_from_one_snapshot": "true: every row, review and log size was read in one "
+    "PostgreSQL REPEATABLE READ, READ ONLY transaction, a consistent picture of one moment; "
+    "false: read without that isolation (SQLite), so rows may reflect changes made while the "
+    "export ran.",
+}
+
+
+def manifest(
+    export: Any,
+    *,
+    rows: int,
+    data: Path,
+    checkpoint: Any,
+    log_size_at_cut: int,
+    log_size_at_snapshot: int,
+    isolated: bool,
+) -> dict:
     return {
         "export": export.pk,
         "format": export.format,
@@ -393,4 +465,8 @@ def manifest(export: Any, *, rows: int, data: Path, checkpoint: Any) -> dict:
         }
         if checkpoint
         else None,
+        "log_size_at_cut": log_size_at_cut,
+        "log_size_at_snapshot": log_size_at_snapshot,
+        "rows_from_one_snapshot": isolated,
+        "notes": MANIFEST_NOTES,
     }

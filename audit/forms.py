@@ -34,7 +34,8 @@ class ExportForm(forms.Form):
         required=False, help_text="replace subject refs by a keyed hash"
     )
     include_bundle = forms.BooleanField(
-        required=False, help_text="add the audit bundle for offline checks"
+        required=False,
+        help_text="add the audit bundle for offline checks (the raw log: not pseudonymised)",
     )
 
     def clean_groups(self) -> dict:

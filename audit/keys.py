@@ -12,6 +12,11 @@ from audit import note
 from core.errors import ApplicationError
 
 
+def configured() -> bool:
+    """Whether a signing key is configured (in the environment or as a key file)."""
+    return bool(settings.AUDIT_SIGNING_KEY) or Path(settings.AUDIT_SIGNING_KEY_FILE).exists()
+
+
 def signer() -> str:
     """The signer key string; a clear error when none is configured."""
     if settings.AUDIT_SIGNING_KEY:
@@ -43,13 +48,35 @@ def vkey() -> str:
     return note.vkey_for(signer())
 
 
+def origin_mismatch(key_name: str) -> str:
+    """Why a key named `key_name` may not sign this log's checkpoints, or "" if it may.
+
+    A checkpoint's first line is the log's origin (settings.AUDIT_ORIGIN) and the key that
+    signs it is named after it: verifiers given the origin look for a signature by that name.
+    """
+    if key_name == settings.AUDIT_ORIGIN:
+        return ""
+    return (
+        f"the signing key is named {key_name!r} but this log's origin (AUDIT_ORIGIN) is "
+        f"{settings.AUDIT_ORIGIN!r}; no checkpoint is signed until they agree (create a key "
+        "named after the origin, or set AUDIT_ORIGIN to the key's name)"
+    )
+
+
 def public_key() -> dict[str, str]:
-    """What outsiders need to check checkpoints: `public_key` is the raw 32-byte Ed25519 key
-    in base64, `vkey` the C2SP verifier-key string."""
-    name, key_id, raw = note.parse_vkey(vkey())
-    return {
-        "origin": name,
+    """What outsiders need to check checkpoints: `origin` is the origin checkpoints carry,
+    `key_name` the key's own name (the same, or `warning` says they differ and nothing is
+    signed), `public_key` the raw 32-byte Ed25519 key in base64, `vkey` the C2SP
+    verifier-key string."""
+    verifier = vkey()
+    name, key_id, raw = note.parse_vkey(verifier)
+    body = {
+        "origin": settings.AUDIT_ORIGIN,
+        "key_name": name,
         "key_id": key_id.hex(),
         "public_key": base64.b64encode(raw).decode(),
-        "vkey": vkey(),
+        "vkey": verifier,
     }
+    if warning := origin_mismatch(name):
+        body["warning"] = warning
+    return body

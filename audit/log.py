@@ -113,6 +113,11 @@ EVENT_COLUMNS = (
 )
 
 
+def log_size() -> int:
+    """How many events the log holds: the highest seq (sequence numbers have no gaps)."""
+    return AuditEvent.objects.order_by("-seq").values_list("seq", flat=True).first() or 0
+
+
 def iter_events(
     *, chunk_size: int = 5000, start: int | None = None, until: int | None = None
 ) -> Iterator[tuple]:

@@ -11,10 +11,11 @@ from django.db import transaction
 from django.utils import timezone
 
 from audit import exports, keys, merkle, note, record, tree
-from audit.log import Actor, actor_label
+from audit.log import Actor, actor_label, log_size
 from audit.models import Alert, ChainVerification, Checkpoint, Export
 from audit.verification import verify_log
 from core.errors import ApplicationError
+from core.roles import AUDITOR, has_role
 
 logger = logging.getLogger(__name__)
 
@@ -44,19 +45,38 @@ def verification_run(*, verification_id: int) -> ChainVerification:
     return _store_report(verification)
 
 
-def verification_run_now(*, requested_by: str) -> ChainVerification:
-    """Verify at once in this process (the `audit_verify` command) and keep the result."""
+def verification_run_now(*, requested_by: str, vkey: str | None = None) -> ChainVerification:
+    """Verify at once in this process (the `audit_verify` command, the daily task) and keep
+    the result. `vkey`: check checkpoint signatures against this verifier key instead of the
+    server's own."""
     verification = ChainVerification.objects.create(
         requested_by=requested_by,
         requested_at=timezone.now(),
         status=ChainVerification.Status.RUNNING,
     )
-    return _store_report(verification)
+    return _store_report(verification, vkey)
 
 
-def _store_report(verification: ChainVerification) -> ChainVerification:
+def verification_scheduled() -> ChainVerification:
+    """The daily full verification: like `audit_verify`, and an alert when the log fails it
+    or cannot be verified at all."""
     try:
-        report = verify_log()
+        verification = verification_run_now(requested_by="schedule:daily")
+    except Exception as exc:
+        alert_raise(kind="verification_failed", message=f"Daily verification could not run: {exc}")
+        raise
+    if not verification.ok:
+        alert_raise(
+            kind="verification_failed",
+            message=f"Daily verification failed at event #{verification.first_bad_seq} "
+            f"({verification.problem}): {verification.message}",
+        )
+    return verification
+
+
+def _store_report(verification: ChainVerification, vkey: str | None = None) -> ChainVerification:
+    try:
+        report = verify_log(vkey=vkey)
     except Exception as exc:
         verification.status = ChainVerification.Status.FAILED
         verification.message = f"verification could not run: {exc}"
@@ -84,15 +104,18 @@ def checkpoint_sign() -> Checkpoint | None:
 
     Before signing, the log must be an extension of the last checkpoint: the stored tree must
     still give that checkpoint's root and a consistency proof must verify. Otherwise nothing
-    is signed, an alert is raised, and ApplicationError says why.
+    is signed, an alert is raised, and ApplicationError says why. A sample of the sealed
+    events is also recomputed from their rows (tree.spot_check): the stored tree alone does
+    not show an event rewritten after it was sealed.
     """
-    signer = keys.signer()
+    signer = _checkpoint_signer()
     try:
         with transaction.atomic():
             size = tree.extend()
             previous = Checkpoint.objects.order_by("-tree_size").first()
             if size == 0 or (previous and previous.tree_size == size):
                 return None
+            tree.spot_check(size, also=[previous.tree_size] if previous else [])
             stored = tree.StoredTree()
             root = stored.root(size)
             if previous is not None:
@@ -101,6 +124,16 @@ def checkpoint_sign() -> Checkpoint | None:
     except tree.TreeError as exc:
         alert_raise(kind="checkpoint_refused", message=f"Checkpoint refused: {exc}")
         raise ApplicationError(f"Checkpoint refused: {exc}", code="checkpoint_refused") from exc
+
+
+def _checkpoint_signer() -> str:
+    """The signer key, if it is named after this log's origin; else an alert and a refusal."""
+    signer = keys.signer()
+    problem = keys.origin_mismatch(note.parse_signer(signer)[0])
+    if problem:
+        alert_raise(kind="checkpoint_refused", message=f"Checkpoint refused: {problem}")
+        raise ApplicationError(f"Checkpoint refused: {problem}", code="key_origin_mismatch")
+    return signer
 
 
 def _check_extension(stored: tree.StoredTree, previous: Checkpoint, size: int, root: bytes) -> None:
@@ -156,16 +189,13 @@ def export_request(
     pseudonymise: bool = False,
     include_bundle: bool = False,
 ) -> Export:
-    """Queue an export of the decisions the requester may see. Protected attributes go in
-    only when the requester's role allows them."""
+    """Queue an export of the decisions the requester may see. Protected attributes go in,
+    and may be filtered on, only when the requester's role allows them; the audit bundle is
+    for auditors, and never with pseudonymised rows."""
     from audit import tasks
     from reviews.selectors import may_see_groups
 
-    clean, errors = exports.check_filters(filters)
-    if format not in Export.Format.values:
-        errors["format"] = [f"must be one of {', '.join(Export.Format.values)}"]
-    if errors:
-        raise ApplicationError("Invalid export request.", code="invalid", status=400, fields=errors)
+    clean = _checked_request(actor, format, filters, pseudonymise, include_bundle)
     with transaction.atomic():
         export = Export.objects.create(
             requested_by=actor,
@@ -192,6 +222,49 @@ def export_request(
     return export
 
 
+GROUPS_REFUSED = (
+    "filtering by protected attributes is for roles that may see them (auditors): row counts "
+    "would reveal who belongs to which group"
+)
+BUNDLE_NOT_AUDITOR = (
+    "the audit bundle is for auditors only: it is the whole log up to the checkpoint, other "
+    "models' decisions included"
+)
+BUNDLE_PSEUDONYMISED = (
+    "the bundle carries the raw log, subject references included; it cannot be pseudonymised"
+)
+BUNDLE_NO_KEY = (
+    "the audit bundle needs a signed checkpoint, and no checkpoint signing key is configured "
+    "(set OVERSIGHT_SIGNING_KEY or run `manage.py audit_keygen`); export without the bundle"
+)
+
+
+def _checked_request(
+    actor: User, format: str, filters: dict | None, pseudonymise: bool, include_bundle: bool
+) -> dict:
+    """The clean filters; ApplicationError (400) naming every bad field otherwise."""
+    from reviews.selectors import may_see_groups
+
+    clean, errors = exports.check_filters(filters)
+    if format not in Export.Format.values:
+        errors["format"] = [f"must be one of {', '.join(Export.Format.values)}"]
+    if ("groups" in clean or "filters.groups" in errors) and not may_see_groups(actor):
+        errors["filters.groups"] = [GROUPS_REFUSED]
+    if include_bundle and not has_role(actor, AUDITOR):
+        errors["include_bundle"] = [BUNDLE_NOT_AUDITOR]
+    elif include_bundle and pseudonymise:
+        errors["include_bundle"] = [BUNDLE_PSEUDONYMISED]
+    if errors:
+        raise ApplicationError("Invalid export request.", code="invalid", status=400, fields=errors)
+    if include_bundle and not keys.configured():
+        raise ApplicationError(
+            f"No audit bundle: {BUNDLE_NO_KEY}.",
+            code="not_configured",
+            fields={"include_bundle": [BUNDLE_NO_KEY]},
+        )
+    return clean
+
+
 def export_run(*, export_id: int) -> Export:
     """Write the export. Safe to run again: a finished export is left as it is."""
     pending = [Export.Status.QUEUED, Export.Status.RUNNING]
@@ -213,29 +286,20 @@ def export_run(*, export_id: int) -> Export:
 
 
 def _write_export(export: Export) -> Export:
-    from reviews.selectors import decisions_visible_to
-
-    checkpoint = _cut_checkpoint()
-    qs = exports.decisions(decisions_visible_to(export.requested_by), export.filters)
-    total = max(qs.count(), 1)
+    checkpoint, cut_size = _cut_checkpoint(bundle=export.include_bundle)
     workdir = Path(settings.EXPORT_DIR) / str(export.pk)
     workdir.mkdir(parents=True, exist_ok=True)
     data = workdir / f"decisions.{export.format}"
-
-    def tick(count: int) -> None:
-        if count % exports.CHUNK == 0:
-            progress = min(95, int(95 * count / total))
-            Export.objects.filter(pk=export.pk).update(progress=progress)
-
-    rows = exports.WRITERS[export.format](
-        data,
-        exports.iter_rows(
-            qs, include_groups=export.include_groups, pseudonymise=export.pseudonymise
-        ),
-        exports.columns(export.include_groups),
-        tick,
+    rows, snapshot_size, isolated = _write_rows(export, data)
+    manifest = exports.manifest(
+        export,
+        rows=rows,
+        data=data,
+        checkpoint=checkpoint,
+        log_size_at_cut=cut_size,
+        log_size_at_snapshot=snapshot_size,
+        isolated=isolated,
     )
-    manifest = exports.manifest(export, rows=rows, data=data, checkpoint=checkpoint)
     bundle = _bundle(workdir, checkpoint) if export.include_bundle else None
     target = workdir / f"oversight-export-{export.pk}.zip"
     exports.package(target, data, manifest, bundle)
@@ -245,15 +309,47 @@ def _write_export(export: Export) -> Export:
     return _finish(export, target, rows, manifest)
 
 
-def _cut_checkpoint() -> Checkpoint | None:
-    """Sign a checkpoint covering everything logged so far (if the log grew) and use it."""
+def _write_rows(export: Export, data: Path) -> tuple[int, int, bool]:
+    """Write the decision rows; returns (rows, the log's size when they were read, whether
+    they were read in one snapshot). The log's size is read first, in the same snapshot."""
+    from reviews.selectors import decisions_visible_to
+
+    with exports.consistent_read(export.pk) as (isolated, set_progress):
+        snapshot_size = log_size()
+        qs = exports.decisions(decisions_visible_to(export.requested_by), export.filters)
+        total = max(qs.count(), 1)
+
+        def tick(count: int) -> None:
+            if count % exports.CHUNK == 0:
+                set_progress(min(95, int(95 * count / total)))
+
+        rows = exports.WRITERS[export.format](
+            data,
+            exports.iter_rows(
+                qs, include_groups=export.include_groups, pseudonymise=export.pseudonymise
+            ),
+            exports.columns(export.include_groups),
+            tick,
+        )
+    return rows, snapshot_size, isolated
+
+
+def _cut_checkpoint(*, bundle: bool) -> tuple[Checkpoint | None, int]:
+    """Sign a checkpoint covering everything logged so far (if the log grew) and use it;
+    returns it with the log's size at the cut. Without a signing key there is no checkpoint:
+    the export goes on without one unless it must carry the bundle."""
+    if not keys.configured():
+        if bundle:
+            raise ApplicationError(f"No audit bundle: {BUNDLE_NO_KEY}.", code="not_configured")
+        return None, log_size()
     checkpoint_sign()
-    return Checkpoint.objects.order_by("-tree_size").first()
+    checkpoint = Checkpoint.objects.order_by("-tree_size").first()
+    return checkpoint, checkpoint.tree_size if checkpoint else 0
 
 
 def _bundle(workdir: Path, checkpoint: Checkpoint | None) -> dict:
     if checkpoint is None:
-        raise ApplicationError("No checkpoint to cut the audit bundle at.")
+        raise ApplicationError("No audit bundle: the log is empty, there is no checkpoint.")
     events = workdir / "events.jsonl"
     exports.write_bundle_events(events, checkpoint.tree_size)
     return {"events": events, "note": checkpoint.note, "vkey": keys.vkey()}
@@ -274,6 +370,7 @@ def _finish(export: Export, target: Path, rows: int, manifest: dict) -> Export:
                 "sha256": export.sha256,
                 "data_sha256": manifest["sha256"],
                 "checkpoint_size": (manifest["checkpoint"] or {}).get("size"),
+                "log_size_at_snapshot": manifest["log_size_at_snapshot"],
             },
         )
     return export

@@ -10,6 +10,12 @@ def verify_chain(verification_id: int) -> None:
     services.verification_run(verification_id=verification_id)
 
 
+@shared_task(acks_late=True, time_limit=6 * 3600, soft_time_limit=6 * 3600 - 60)
+def verify_chain_daily() -> bool:
+    """Periodic (beat, daily): verify the whole log, keep the result, alert if it fails."""
+    return bool(services.verification_scheduled().ok)
+
+
 @shared_task(acks_late=True, time_limit=1800, soft_time_limit=1700)
 def sign_checkpoint() -> int | None:
     """Periodic (beat): sign a checkpoint when the log has grown."""

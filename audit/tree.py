@@ -8,17 +8,24 @@ RFC 6962 recursions visit is aligned (see audit.merkle), so it is a stored node.
 
 from __future__ import annotations
 
+import secrets
+from collections.abc import Collection, Iterable
+
 from django.db import connection, transaction
 from django.utils import timezone
 
 from audit import merkle
-from audit.log import iter_events, row_text
+from audit.log import EVENT_COLUMNS, iter_events, log_size, row_text
 from audit.models import AuditEvent, MerkleNode, TreeState
 from core import bulk
 
 NODE_COLUMNS = ("level", "index", "hash")
 # pg_advisory_xact_lock key serializing sealing (and checkpoint signing); "OVTREE".
 TREE_LOCK_KEY = 0x4F5654524545
+# Before a checkpoint is signed, sealed events are spot-checked against their stored leaves:
+# every one of a log this small, else the first, the last and this many at random.
+SPOT_ALL = 64
+SPOT_RANDOM = 16
 
 
 class TreeError(Exception):
@@ -45,7 +52,7 @@ def extend(*, to: int | None = None, chunk: int = 5000) -> int:
     Must run in a transaction; takes the tree lock."""
     lock()
     state, _ = TreeState.objects.select_for_update().get_or_create(pk=1)
-    last = AuditEvent.objects.order_by("-seq").values_list("seq", flat=True).first() or 0
+    last = log_size()
     target = last if to is None else min(to, last)
     if last < state.size:
         raise TreeError(
@@ -53,7 +60,9 @@ def extend(*, to: int | None = None, chunk: int = 5000) -> int:
         )
     if target <= state.size:
         return state.size
-    _check_tail(state.size)
+    # A cheap guard that the log was not rewritten under the stored tree (spot_check and
+    # audit_verify look further).
+    check_leaves([state.size] if state.size else [])
     builder = merkle.TreeBuilder.resume(state.size, StoredTree().frontier(state.size))
     nodes, expected = [], state.size + 1
     for row in iter_events(chunk_size=chunk, start=state.size + 1, until=target):
@@ -70,17 +79,45 @@ def extend(*, to: int | None = None, chunk: int = 5000) -> int:
     return target
 
 
-def _check_tail(size: int) -> None:
-    """The last sealed event must still be the event that was sealed: a cheap O(1) guard that
-    the log was not rewritten under the stored tree (audit_verify checks everything)."""
-    if size == 0:
+def spot_sample(size: int) -> set[int]:
+    """Which sealed events a spot check recomputes: all of a small log; otherwise the first,
+    the last and SPOT_RANDOM others drawn at random, so that whoever rewrites an event cannot
+    know whether the next checkpoint will look at it."""
+    if size <= SPOT_ALL:
+        return set(range(1, size + 1))
+    return {1, size, *secrets.SystemRandom().sample(range(2, size), SPOT_RANDOM)}
+
+
+def spot_check(size: int, *, also: Iterable[int] = ()) -> None:
+    """Recompute the leaves of a sample of the first `size` sealed events (and of `also`) from
+    their rows; TreeError if one differs from its stored leaf. Two queries, whatever the size:
+    the full check is audit_verify's, daily."""
+    check_leaves(spot_sample(size) | {seq for seq in also if 1 <= seq <= size})
+
+
+def check_leaves(seqs: Collection[int]) -> None:
+    """The events `seqs` must still be the events sealed for them; TreeError names the first
+    that is not."""
+    if not seqs:
         return
-    row = next(iter_events(start=size, until=size), None)
-    stored = StoredTree().node(0, size - 1)
-    if row is None or leaf_of(row) != stored:
-        raise TreeError(
-            f"event #{size} no longer matches the leaf sealed for it: the log was rewritten"
+    rows = {
+        row[0]: row for row in AuditEvent.objects.filter(seq__in=seqs).values_list(*EVENT_COLUMNS)
+    }
+    sealed = dict(
+        MerkleNode.objects.filter(level=0, index__in=[seq - 1 for seq in seqs]).values_list(
+            "index", "hash"
         )
+    )
+    for seq in sorted(seqs):
+        row, leaf = rows.get(seq), sealed.get(seq - 1)
+        if row is None:
+            raise TreeError(f"event #{seq} is gone from under the sealed tree")
+        if leaf is None:
+            raise TreeError(f"no stored leaf for event #{seq}: the stored tree is damaged")
+        if leaf_of(row) != bytes(leaf):
+            raise TreeError(
+                f"event #{seq} no longer matches the leaf sealed for it: the log was rewritten"
+            )
 
 
 class StoredTree:

@@ -15,10 +15,11 @@ import itertools
 from collections.abc import Iterator
 from dataclasses import dataclass
 
-from django.db import connection, transaction
+from django.db import connection
 
 from audit import merkle, note
 from audit.canonical import GENESIS_HASH, event_hash, format_time
+from audit.db import read_only_snapshot
 from audit.log import iter_events, row_text
 from audit.models import AuditEvent, Checkpoint, MerkleNode
 
@@ -69,12 +70,8 @@ def _rows(chunk: int) -> Iterator[tuple]:
 
 def verify_log(*, vkey: str | None = None, chunk: int = 10_000) -> Report:
     """Verify everything; `vkey` is the checkpoint public key (default: this server's)."""
-    if connection.vendor != "postgresql" or connection.in_atomic_block:
-        return _verify(vkey, chunk)  # inside a caller's transaction, its snapshot applies
     # One consistent snapshot of events, nodes and checkpoints for the whole pass.
-    with transaction.atomic():
-        with connection.cursor() as cursor:
-            cursor.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+    with read_only_snapshot():
         return _verify(vkey, chunk)
 
 

@@ -1,9 +1,11 @@
-"""Offline verification of an audit bundle: `python -m audit.verify BUNDLE --key VKEY`.
+"""Offline verification: `python -m audit.verify BUNDLE|PROOF.json --key VKEY [--decision ID]`.
 
 No Django, no database: standard library and `cryptography`, through audit.canonical,
-audit.merkle and audit.note only, so an auditor can run it on a copy of the bundle.
+audit.merkle and audit.note only, so an auditor can run it on a copy of what the server gave.
+The mode follows from the file: a JSON file with "checkpoint" and "events" is a decision
+proof; anything else is a bundle.
 
-A bundle is a directory or a .zip holding, at its root or inside one top-level folder:
+Bundles. A directory or a .zip holding, at its root or inside one top-level folder:
 
     checkpoint.txt  a C2SP signed note whose text is a tlog checkpoint (origin, size N, root)
     events.jsonl    N lines {"seq": s, "canonical": <event's canonical JSON text>,
@@ -17,8 +19,23 @@ the hash of the event before (GENESIS_HASH for the first); then the number of ev
 the checkpoint's size, and the RFC 6962 Merkle root over leaf_hash(canonical) against the
 checkpoint's root.
 
-Exit status: 0 and one `OK: …` line; 1 and one `FAIL: …` line naming the first problem;
-2 and a message for usage errors (missing bundle or file, unreadable key).
+Decision proofs. The body of GET /api/v1/decisions/{id}/proof/, saved as a file:
+
+    {"checkpoint": {"size": N, "root": <hex>, "note": <the signed note>},
+     "events": [{"seq", "canonical", "leaf_hash", "leaf_index", "proof": [<hex>…] | null}]}
+
+Checked, stopping at the first problem: the note's signature by the given key; that the
+note's size and root are checkpoint.size and checkpoint.root; then for each event, in
+increasing seq: leaf_hash is the RFC 6962 leaf hash of canonical's UTF-8 bytes, canonical is
+a JSON object whose "seq" is seq, leaf_index is seq − 1, with --decision ID its object_type
+is "decision" and its object_id ID; an event within the checkpoint's size must come with an
+inclusion proof that leads from its leaf to the signed root; an event beyond it must come
+with `proof: null` (logged after the checkpoint, proven by a later one). Proofs show each
+event is in the signed log; they cannot show the decision has no other events.
+
+Exit status: 0 and one `OK: …` line (for a proof, "N of M events proven …, K newer than the
+checkpoint"; at least one event must be proven); 1 and one `FAIL: …` line naming the first
+problem; 2 and a message for usage errors (missing bundle or file, unreadable key).
 """
 
 from __future__ import annotations
@@ -39,6 +56,7 @@ from audit.canonical import GENESIS_HASH, event_hash
 EVENTS = "events.jsonl"
 CHECKPOINT = "checkpoint.txt"
 MAX_CHECKPOINT_BYTES = 64 * 1024  # a checkpoint is a few lines; refuse to slurp anything big
+MAX_PROOF_BYTES = 64 * 1024 * 1024  # one decision's events and proofs: far less than this
 
 _HEX_HASH = re.compile(r"[0-9a-f]{64}")
 T = TypeVar("T")
@@ -92,6 +110,11 @@ def _check_checkpoint(raw: bytes, vkey: str) -> tuple[str, int, bytes]:
         signed = raw.decode("utf-8")
     except UnicodeDecodeError:
         raise VerifyError("checkpoint: checkpoint.txt is not UTF-8 text") from None
+    return _open_checkpoint(signed, vkey)
+
+
+def _open_checkpoint(signed: str, vkey: str) -> tuple[str, int, bytes]:
+    """(origin, size, root) of a signed checkpoint note, or VerifyError."""
     try:
         text = note.open_note(signed, vkey)
     except note.NoteError as exc:
@@ -140,13 +163,21 @@ def _parse_line(raw: bytes, number: int) -> tuple[int, str, str]:
     if set(record) != {"seq", "canonical", "hash"}:
         raise VerifyError(f'{where}: expected the keys "seq", "canonical", "hash"')
     seq, canonical, claimed = record["seq"], record["canonical"], record["hash"]
+    _check_seq_and_text(where, seq, canonical)
+    _check_hex(where, "hash", claimed)
+    return seq, canonical, claimed
+
+
+def _check_seq_and_text(where: str, seq: Any, canonical: Any) -> None:
     if not _is_int(seq) or seq < 1:
         raise VerifyError(f"{where}: seq {seq!r} is not a positive integer")
     if not isinstance(canonical, str):
         raise VerifyError(f"{where}: canonical is not a string")
-    if not isinstance(claimed, str) or not _HEX_HASH.fullmatch(claimed):
-        raise VerifyError(f"{where}: hash is not 64 lowercase hex digits")
-    return seq, canonical, claimed
+
+
+def _check_hex(where: str, name: str, value: Any) -> None:
+    if not isinstance(value, str) or not _HEX_HASH.fullmatch(value):
+        raise VerifyError(f"{where}: {name} is not 64 lowercase hex digits")
 
 
 def _check_event(seq: int, canonical: str, claimed: str, prev_hash: str) -> None:
@@ -157,6 +188,14 @@ def _check_event(seq: int, canonical: str, claimed: str, prev_hash: str) -> None
         raise VerifyError(f"event #{seq}: canonical text is not valid Unicode") from None
     if computed != claimed:
         raise VerifyError(f"event #{seq}: hash does not match its canonical text")
+    event = _canonical_event(seq, canonical)
+    if event.get("prev_hash") != prev_hash:
+        before = "the genesis hash" if seq == 1 else f"the hash of event #{seq - 1}"
+        raise VerifyError(f"event #{seq}: prev_hash does not match {before}: the chain is broken")
+
+
+def _canonical_event(seq: int, canonical: str) -> dict[str, Any]:
+    """The event's canonical text as a JSON object that says it is event `seq`."""
     try:
         event = json.loads(canonical, object_pairs_hook=_unique_keys)
     except ValueError as exc:
@@ -167,9 +206,7 @@ def _check_event(seq: int, canonical: str, claimed: str, prev_hash: str) -> None
         raise VerifyError(
             f"event #{seq}: its canonical text says seq {event.get('seq')!r}, not {seq}"
         )
-    if event.get("prev_hash") != prev_hash:
-        before = "the genesis hash" if seq == 1 else f"the hash of event #{seq - 1}"
-        raise VerifyError(f"event #{seq}: prev_hash does not match {before}: the chain is broken")
+    return event
 
 
 def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
@@ -184,6 +221,137 @@ def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
 
 def _is_int(value: object) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
+
+
+# -------------------------------------------------------------------------------- proofs
+
+PROOF_EVENT_KEYS = {"seq", "canonical", "leaf_hash", "leaf_index", "proof"}
+
+
+def verify_proof(body: Any, vkey: str, *, decision: str | None = None) -> str:
+    """The `OK: …` line if the decision proof `body` (parsed JSON) checks out against the
+    verifier key string `vkey`; raises VerifyError naming the first problem, UsageError if
+    the key is unreadable. `decision`: every event must be filed under that decision."""
+    name, key_id = _key_label(vkey)
+    if not isinstance(body, dict) or not {"checkpoint", "events"} <= set(body):
+        raise VerifyError('proof: expected an object with "checkpoint" and "events"')
+    origin, size, root = _check_proof_checkpoint(body["checkpoint"], vkey)
+    events = body["events"]
+    if not isinstance(events, list) or not events:
+        raise VerifyError("proof: events is not a non-empty list")
+    proven, last = 0, 0
+    for number, record in enumerate(events, 1):
+        seq, in_tree = _check_proof_event(record, number, size, root, decision)
+        if seq <= last:
+            raise VerifyError(f"event #{seq} is out of order: it comes after event #{last}")
+        proven, last = proven + in_tree, seq
+    newer = len(events) - proven
+    if not proven:
+        raise VerifyError(
+            f"none of the {newer} events is covered by the checkpoint of size {size} yet: "
+            "nothing is proven; fetch the proof again after the next checkpoint"
+        )
+    return (
+        f"OK: {proven} of {len(events)} events proven in checkpoint {origin} size {size} "
+        f"signed by {name}+{key_id}; {newer} newer than the checkpoint (not yet covered)"
+    )
+
+
+def _key_label(vkey: str) -> tuple[str, str]:
+    try:
+        name, key_id, _ = note.parse_vkey(vkey)
+    except note.NoteError as exc:
+        raise UsageError(f"unreadable key: {exc}") from None
+    return name, key_id.hex()
+
+
+def _check_proof_checkpoint(value: Any, vkey: str) -> tuple[str, int, bytes]:
+    """(origin, size, root) of the proof's checkpoint, whose note must be signed by `vkey`
+    and say the size and root given beside it."""
+    if value is None:
+        raise VerifyError("checkpoint: none was signed when the proof was fetched")
+    if not isinstance(value, dict) or not {"size", "root", "note"} <= set(value):
+        raise VerifyError('checkpoint: expected an object with "size", "root" and "note"')
+    if not isinstance(value["note"], str):
+        raise VerifyError("checkpoint: note is not a string")
+    origin, size, root = _open_checkpoint(value["note"], vkey)
+    if (value["size"], value["root"]) != (size, root.hex()):
+        raise VerifyError(
+            f"checkpoint: the signed note says size {size}, root {root.hex()}, not size "
+            f"{value['size']!r}, root {value['root']!r}"
+        )
+    return origin, size, root
+
+
+def _check_proof_event(
+    record: Any, number: int, size: int, root: bytes, decision: str | None
+) -> tuple[int, bool]:
+    """(seq, whether it is proven in the signed tree; False: newer than the checkpoint)."""
+    seq, canonical, leaf_hex, index, proof = _parse_proof_event(record, number)
+    try:
+        leaf = merkle.leaf_hash(canonical.encode("utf-8"))
+    except UnicodeEncodeError:
+        raise VerifyError(f"event #{seq}: canonical text is not valid Unicode") from None
+    if leaf.hex() != leaf_hex:
+        raise VerifyError(f"event #{seq}: leaf_hash does not match its canonical text")
+    event = _canonical_event(seq, canonical)
+    if index != seq - 1:
+        raise VerifyError(f"event #{seq}: leaf_index {index} is not seq − 1")
+    filed = (event.get("object_type"), event.get("object_id"))
+    if decision is not None and filed != ("decision", decision):
+        raise VerifyError(f"event #{seq}: it is filed under {filed[0]}:{filed[1]}, not decision "
+                          f"{decision}")  # fmt: skip
+    if proof is None:
+        if seq <= size:
+            raise VerifyError(f"event #{seq}: no inclusion proof, yet checkpoint {size} covers it")
+        return seq, False
+    if seq > size:
+        raise VerifyError(f"event #{seq}: a proof, yet it is beyond the checkpoint's size {size}")
+    if not merkle.verify_inclusion(leaf, index, size, proof, root):
+        raise VerifyError(f"event #{seq}: its inclusion proof does not lead to the signed root")
+    return seq, True
+
+
+def _parse_proof_event(record: Any, number: int) -> tuple[int, str, str, int, list | None]:
+    """(seq, canonical, leaf_hash, leaf_index, proof as bytes or None) of one proof event."""
+    where = f"events[{number - 1}]"
+    if not isinstance(record, dict) or not set(record) >= PROOF_EVENT_KEYS:
+        raise VerifyError(f"{where}: expected the keys {', '.join(sorted(PROOF_EVENT_KEYS))}")
+    seq, canonical, leaf_hex = record["seq"], record["canonical"], record["leaf_hash"]
+    index, proof = record["leaf_index"], record["proof"]
+    _check_seq_and_text(where, seq, canonical)
+    _check_hex(where, "leaf_hash", leaf_hex)
+    if not _is_int(index):
+        raise VerifyError(f"{where}: leaf_index {index!r} is not an integer")
+    if proof is not None and (
+        not isinstance(proof, list)
+        or not all(isinstance(h, str) and _HEX_HASH.fullmatch(h) for h in proof)
+    ):
+        raise VerifyError(f"{where}: proof is neither null nor a list of 64-hex-digit hashes")
+    hashes = None if proof is None else [bytes.fromhex(h) for h in proof]
+    return seq, canonical, leaf_hex, index, hashes
+
+
+def read_proof(path: Path) -> Any:
+    """The parsed decision proof in the file at `path`, or None if it is no proof (a bundle
+    directory or zip, or a file that is not JSON with "checkpoint" and "events")."""
+    if not path.is_file() or zipfile.is_zipfile(path):
+        return None
+    with path.open("rb") as f:
+        raw = f.read(MAX_PROOF_BYTES + 1)
+    if len(raw) > MAX_PROOF_BYTES:
+        return None
+    try:
+        body = json.loads(raw.decode("utf-8"), object_pairs_hook=_unique_keys)
+    except (UnicodeDecodeError, ValueError) as exc:
+        if path.suffix == ".json":
+            raise VerifyError(f"proof: {path.name} is not JSON ({exc})") from None
+        return None
+    if isinstance(body, dict) and {"checkpoint", "events"} <= set(body):
+        return body
+    if path.suffix == ".json":
+        raise UsageError(f'{path}: JSON without "checkpoint" and "events" is not a decision proof')
+    return None
 
 
 # -------------------------------------------------------------------------------- bundle
@@ -283,19 +451,35 @@ def read_key(value: str) -> str:
     return value.strip()
 
 
+def verify_path(path: str | Path, vkey: str, *, decision: str | None = None) -> str:
+    """Verify the decision proof or the bundle at `path` (see the module docstring)."""
+    body = read_proof(Path(path))
+    if body is not None:
+        return verify_proof(body, vkey, decision=decision)
+    if decision is not None:
+        raise UsageError("--decision applies to a decision proof (.json), not to a bundle")
+    return verify_bundle(path, vkey)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the verifier; prints one line and returns 0 (OK), 1 (FAIL) or 2 (usage error)."""
     parser = argparse.ArgumentParser(
         prog="python -m audit.verify",
-        description="Verify an audit bundle offline: signed checkpoint, hash chain, Merkle root.",
+        description="Verify offline, against a public key: an audit bundle (signed checkpoint, "
+        "hash chain, Merkle root) or a decision proof (signed checkpoint, inclusion proofs).",
     )
-    parser.add_argument("bundle", help="bundle directory or .zip file")
+    parser.add_argument(
+        "path", metavar="BUNDLE|PROOF", help="bundle directory or .zip, or a proof .json file"
+    )
     parser.add_argument(
         "--key", required=True, help="verifier key (name+id+key), or a file holding it"
     )
+    parser.add_argument(
+        "--decision", metavar="ID", help="proofs: every event must belong to this decision"
+    )
     args = parser.parse_args(argv)  # exits with status 2 on bad usage
     try:
-        line = verify_bundle(args.bundle, read_key(args.key))
+        line = verify_path(args.path, read_key(args.key), decision=args.decision)
     except UsageError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
@@ -303,7 +487,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(exc)
         return 1
     except (OSError, zipfile.BadZipFile) as exc:
-        print(f"error: cannot read the bundle: {exc}", file=sys.stderr)
+        print(f"error: cannot read {args.path}: {exc}", file=sys.stderr)
         return 2
     print(line)
     return 0

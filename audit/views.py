@@ -88,10 +88,7 @@ def export_list(request: HttpRequest) -> HttpResponse:
         try:
             export = services.export_request(actor=request.user, **form.request_data())
         except ApplicationError as exc:
-            for field, errors in exc.fields.items():
-                form.add_error(
-                    field.split(".")[-1] if field.split(".")[-1] in form.fields else None, errors
-                )
+            _add_errors(form, exc)
         else:
             messages.success(request, f"Export {export.pk} queued.")
             return redirect("audit:exports")
@@ -103,6 +100,16 @@ def export_list(request: HttpRequest) -> HttpResponse:
         {"form": form, "exports": items, "pending": pending},
         status=400 if form.errors else 200,
     )
+
+
+def _add_errors(form: ExportForm, exc: ApplicationError) -> None:
+    """The service's refusal on the form: each named field (`filters.groups` is the form's
+    `groups`) beside its input, anything else above the form."""
+    for field, errors in exc.fields.items():
+        name = field.split(".")[-1]
+        form.add_error(name if name in form.fields else None, errors)
+    if not exc.fields:
+        form.add_error(None, exc.message)
 
 
 @role_required(AUDITOR)

@@ -272,3 +272,115 @@ def test_verify_reports_checkpoints_ok(capsys):
     call_command("audit_verify")
     out = capsys.readouterr().out
     assert "OK: 5 events, chain intact; 2 signed checkpoints verified" in out
+
+
+@pytest.mark.parametrize("value", ["²", "١", "1²", "9" * 5000, " 1", "-1", "1.0"])
+def test_proof_parameters_take_only_plain_ascii_whole_numbers(dave, value):
+    append(3)
+    checkpoint_sign()
+    client = api(dave)
+    response = client.get("/api/v1/audit/proofs/inclusion/", {"seq": value})
+    assert response.status_code == 400 and set(response.json()["error"]["fields"]) == {"seq"}
+    response = client.get("/api/v1/audit/proofs/consistency/", {"from": value, "to": 3})
+    assert response.status_code == 400 and set(response.json()["error"]["fields"]) == {"from"}
+
+
+# --- the key and the origin ----------------------------------------------------------------
+
+
+def test_it_refuses_to_sign_with_a_key_not_named_after_the_origin(settings):
+    settings.AUDIT_SIGNING_KEY = note.generate_signer("elsewhere.example/log")
+    append(2)
+    with pytest.raises(ApplicationError, match=r"named 'elsewhere\.example/log'") as refused:
+        checkpoint_sign()
+    assert refused.value.code == "key_origin_mismatch"
+    assert "oversight.local/audit" in refused.value.message
+    assert not Checkpoint.objects.exists()
+    alert = Alert.objects.get(kind="checkpoint_refused")
+    assert "elsewhere.example/log" in alert.message
+
+
+def test_the_public_key_gives_the_checkpoints_origin_and_says_when_the_key_differs(settings, dave):
+    client = api(dave)
+    body = client.get("/api/v1/audit/public-key/").json()
+    assert (body["origin"], body["key_name"]) == (settings.AUDIT_ORIGIN, settings.AUDIT_ORIGIN)
+    assert "warning" not in body
+    settings.AUDIT_SIGNING_KEY = note.generate_signer("elsewhere.example/log")
+    body = client.get("/api/v1/audit/public-key/").json()
+    assert (body["origin"], body["key_name"]) == ("oversight.local/audit", "elsewhere.example/log")
+    assert "no checkpoint is signed" in body["warning"]
+
+
+# --- spot checks before signing, and the daily verification --------------------------------
+
+
+def test_it_refuses_to_sign_over_an_older_sealed_event_rewritten(signer):
+    append(10)
+    checkpoint_sign()
+    _rewrite(4, payload='{"i":"forged"}')  # not the last sealed event, which is re-checked anyway
+    append(1)
+    with pytest.raises(ApplicationError, match="event #4 no longer matches the leaf sealed"):
+        checkpoint_sign()
+    assert Checkpoint.objects.count() == 1
+    assert "event #4" in Alert.objects.get(kind="checkpoint_refused").message
+
+
+def test_a_spot_check_of_a_large_log_reads_a_bounded_sample_with_both_ends():
+    from audit import tree
+
+    sample = tree.spot_sample(1_000_000)
+    assert {1, 1_000_000} <= sample and len(sample) == tree.SPOT_RANDOM + 2
+    assert all(1 <= seq <= 1_000_000 for seq in sample)
+    assert tree.spot_sample(tree.SPOT_ALL) == set(range(1, tree.SPOT_ALL + 1))
+
+
+def test_a_spot_check_costs_the_same_few_queries_whatever_the_log_size(
+    django_assert_max_num_queries,
+):
+    from audit import tree
+
+    append(80)
+    checkpoint_sign()
+    with django_assert_max_num_queries(2):
+        tree.spot_check(80)
+
+
+def test_the_daily_verification_keeps_its_result_and_alerts_when_the_chain_breaks():
+    from audit import tasks
+    from audit.models import ChainVerification
+
+    append(4)
+    checkpoint_sign()
+    assert tasks.verify_chain_daily.delay().get() is True
+    assert not Alert.objects.exists()
+    drop_triggers(connection)
+    AuditEvent.objects.filter(seq=2).update(actor="user:mallory")
+    install_triggers(connection)
+    assert tasks.verify_chain_daily.delay().get() is False
+    verification = ChainVerification.objects.filter(requested_by="schedule:daily").first()
+    assert (verification.ok, verification.first_bad_seq) == (False, 2)
+    alert = Alert.objects.get(kind="verification_failed")
+    assert "event #2 (altered)" in alert.message
+
+
+def test_the_daily_verification_is_on_the_beat_schedule(settings):
+    tasks = {entry["task"] for entry in settings.CELERY_BEAT_SCHEDULE.values()}
+    assert "audit.tasks.verify_chain_daily" in tasks
+
+
+# --- audit_verify --key --------------------------------------------------------------------
+
+
+def test_audit_verify_checks_signatures_against_a_key_given_to_it(signer, tmp_path, capsys):
+    append(3)
+    checkpoint_sign()
+    key_file = tmp_path / "public-key.txt"
+    key_file.write_text(note.vkey_for(signer) + "\n")
+    call_command("audit_verify", "--key", str(key_file))
+    assert "1 signed checkpoints verified" in capsys.readouterr().out
+    call_command("audit_verify", "--key", note.vkey_for(signer))
+    other = note.vkey_for(note.generate_signer("oversight.local/audit"))
+    with pytest.raises(CommandError, match=r"\(checkpoint\): checkpoint of size 3: bad signature"):
+        call_command("audit_verify", "--key", other)
+    with pytest.raises(CommandError, match="unreadable key"):
+        call_command("audit_verify", "--key", "not-a-key")

@@ -190,3 +190,135 @@ def test_auditors_reach_a_decisions_events_and_proof_from_its_pages(log, dave):
     events = client.get("/audit/events/", {"object_id": str(decision.pk), "action": "decision."})
     assert f'href="/audit/decisions/{decision.pk}/"' in events.content.decode()
     assert client.get("/audit/events/", {"since": "not a date"}).status_code == 200
+
+
+# --- who may ask for what ------------------------------------------------------------------
+
+
+def test_only_auditors_may_include_the_audit_bundle(log, service):
+    response = service.client().post(
+        "/api/v1/exports/", {"format": "csv", "include_bundle": True}, format="json"
+    )
+    assert response.status_code == 400
+    assert "for auditors only" in response.json()["error"]["fields"]["include_bundle"][0]
+    assert not Export.objects.exists()
+
+
+def test_a_bundle_cannot_go_with_pseudonymised_rows(log, dave):
+    response = api(dave).post(
+        "/api/v1/exports/",
+        {"format": "csv", "pseudonymise": True, "include_bundle": True},
+        format="json",
+    )
+    assert response.status_code == 400
+    assert response.json()["error"]["fields"] == {
+        "include_bundle": [
+            "the bundle carries the raw log, subject references included; it cannot be "
+            "pseudonymised"
+        ]
+    }
+    assert not Export.objects.exists()
+
+
+def test_the_exports_page_refuses_a_pseudonymised_export_with_the_bundle(log, dave):
+    client = Client()
+    client.force_login(dave)
+    response = client.post(
+        "/audit/exports/", {"format": "csv", "pseudonymise": "on", "include_bundle": "on"}
+    )
+    assert response.status_code == 400
+    assert "it cannot be pseudonymised" in response.content.decode()
+    assert not Export.objects.exists()
+
+
+def test_only_roles_that_may_see_groups_may_filter_by_them(log, service, dave):
+    response = service.client().post(
+        "/api/v1/exports/",
+        {
+            "format": "csv",
+            "filters": {"groups": {"race": "black"}, "colour": "red"},
+            "include_bundle": True,
+        },
+        format="json",
+    )
+    assert response.status_code == 400
+    fields = response.json()["error"]["fields"]
+    assert set(fields) == {"filters.colour", "filters.groups", "include_bundle"}
+    assert "protected attributes" in fields["filters.groups"][0]
+    assert not Export.objects.exists()
+    assert export(api(dave), filters={"groups": {"race": "black"}})["rows"] == 3
+
+
+# --- without a signing key -----------------------------------------------------------------
+
+
+@pytest.fixture
+def no_key(settings, tmp_path):
+    settings.AUDIT_SIGNING_KEY = ""
+    settings.AUDIT_SIGNING_KEY_FILE = tmp_path / "no-such.key"
+
+
+def test_without_a_signing_key_an_export_goes_on_without_a_checkpoint(log, dave, no_key):
+    from audit.models import Checkpoint
+
+    client = api(dave)
+    body = export(client)
+    assert (body["status"], body["rows"]) == ("done", 6)
+    manifest = json.loads(download(client, body).read("manifest.json"))
+    assert manifest["checkpoint"] is None and not Checkpoint.objects.exists()
+    created = AuditEvent.objects.get(action="export.created").seq
+    assert manifest["log_size_at_cut"] == manifest["log_size_at_snapshot"] == created
+
+
+def test_without_a_signing_key_an_export_with_the_bundle_is_refused(log, dave, no_key):
+    response = api(dave).post(
+        "/api/v1/exports/", {"format": "csv", "include_bundle": True}, format="json"
+    )
+    assert response.status_code == 409
+    error = response.json()["error"]
+    assert error["code"] == "not_configured" and "signing key" in error["message"]
+    assert "export without the bundle" in error["fields"]["include_bundle"][0]
+    assert not Export.objects.exists()
+
+
+# --- what the manifest says about the log --------------------------------------------------
+
+
+def test_the_manifest_says_how_far_the_log_had_grown_at_the_cut_and_at_the_read(
+    log, dave, monkeypatch
+):
+    from audit import services
+    from tests.audit.test_chain import append
+
+    cut = services._cut_checkpoint
+
+    def cut_then_more_events(**kwargs):
+        result = cut(**kwargs)
+        append(2)  # logged after the checkpoint, before the rows are read
+        return result
+
+    monkeypatch.setattr(services, "_cut_checkpoint", cut_then_more_events)
+    client = api(dave)
+    manifest = json.loads(download(client, export(client)).read("manifest.json"))
+    assert manifest["log_size_at_cut"] == manifest["checkpoint"]["size"]
+    assert manifest["log_size_at_snapshot"] == manifest["checkpoint"]["size"] + 2
+    assert manifest["rows_from_one_snapshot"] is False  # SQLite, or inside a test transaction
+    assert set(manifest["notes"]) == {
+        "checkpoint", "log_size_at_cut", "log_size_at_snapshot", "rows_from_one_snapshot"
+    }  # fmt: skip
+
+
+def test_a_parquet_export_is_written_in_row_groups_of_row_group_rows(log, dave, monkeypatch):
+    import pyarrow.parquet as pq
+
+    from audit import exports
+
+    monkeypatch.setattr(exports, "CHUNK", 2)
+    monkeypatch.setattr(exports, "ROW_GROUP", 4)
+    client = api(dave)
+    package = download(client, export(client, format="parquet"))
+    parquet = pq.ParquetFile(io.BytesIO(package.read("decisions.parquet")))
+    groups = [parquet.metadata.row_group(i).num_rows for i in range(parquet.num_row_groups)]
+    assert groups == [4, 2]
+    ids = parquet.read().column("decision_id").to_pylist()
+    assert ids == [d.pk for d in log]

@@ -426,3 +426,13 @@ def test_resume_refuses_a_stack_that_does_not_fit_the_size():
         merkle.TreeBuilder.resume(1, [b"short"])
     with pytest.raises(ValueError, match="non-negative"):
         merkle.TreeBuilder.resume(-1, [])
+
+
+def test_add_builds_the_same_tree_as_append_at_every_size():
+    appended, added = merkle.TreeBuilder(), merkle.TreeBuilder()
+    for n, leaf in enumerate(LEAVES, start=1):
+        appended.append(leaf)
+        added.add(leaf)
+        assert added.size == appended.size == n
+        assert added.frontier == appended.frontier, n
+        assert added.root() == appended.root() == ROOTS[n], n

@@ -43,3 +43,11 @@ def test_an_auditor_verifies_the_chain_and_exports_a_filtered_log(
     with page.expect_download() as download:
         page.click(f"a[href='/audit/exports/{export.pk}/download/']")
     assert download.value.suggested_filename == f"oversight-export-{export.pk}.zip"
+
+    # The bundle is the raw log: it cannot go with pseudonymised rows, and the form says why.
+    page.goto(f"{live_server.url}/audit/exports/")
+    page.check("#id_pseudonymise")
+    page.check("#id_include_bundle")
+    page.click("#export-form button[type=submit]")
+    page.wait_for_selector("text=it cannot be pseudonymised")
+    assert Export.objects.count() == 1
