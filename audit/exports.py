@@ -13,6 +13,8 @@ from __future__ import annotations
 import csv
 import hashlib
 import hmac
+import json
+import re
 import secrets
 import zipfile
 from collections import defaultdict
@@ -25,7 +27,8 @@ from typing import Any
 import orjson
 from django.db import connection
 from django.db.backends.base.base import BaseDatabaseWrapper
-from django.db.models import Exists, OuterRef, QuerySet
+from django.db.models import Exists, OuterRef, QuerySet, TextField
+from django.db.models.functions import Cast
 
 from audit.canonical import canonical_json, format_time
 from audit.db import read_only_snapshot
@@ -35,7 +38,7 @@ from reviews.models import REASONS, Decision, ProtectedAttribute, Review
 CHUNK = 2000
 # Parquet row groups: large enough that a million rows make a handful of groups (readers
 # pay per group), small enough that one buffered group stays a few tens of MB.
-ROW_GROUP = 50_000
+ROW_GROUP = 25_000
 FILTER_KEYS = {"since", "until", "model", "version", "status", "routed", "reason", "groups"}
 COLUMNS = [
     "decision_id", "model", "model_version", "external_id", "subject_ref", "received_at",
@@ -155,6 +158,14 @@ def _set_progress(db: BaseDatabaseWrapper, export_id: int, progress: int) -> Non
         cursor.execute("UPDATE audit_export SET progress = %s WHERE id = %s", [progress, export_id])
 
 
+# orjson turns integers past 64 bits into floats; such texts (rare) go to the json module.
+_LONG_DIGITS = re.compile(r"\d{19,}")
+
+
+def _loads(text: str) -> Any:
+    return json.loads(text) if _LONG_DIGITS.search(text) else orjson.loads(text)
+
+
 def pseudonymiser(enabled: bool) -> Callable[[str], str]:
     """A keyed hash per export: the same subject gets the same pseudonym within one export and
     different ones across exports. The key is never stored."""
@@ -167,7 +178,11 @@ def pseudonymiser(enabled: bool) -> Callable[[str], str]:
 def iter_rows(
     qs: QuerySet[Decision], *, include_groups: bool, pseudonymise: bool
 ) -> Iterator[dict]:
-    """One dict per decision, with its reviews (and protected attributes when allowed)."""
+    """One dict per decision, with its reviews (and protected attributes when allowed).
+
+    Per-row Python work is what an export costs, so the database does what it can: only the
+    routing reasons are read out of the routing trace, and the features come as JSON text for
+    orjson to decode (several times faster than the JSON field's own decoding)."""
     alias = pseudonymiser(pseudonymise)
     fields = (
         "id",
@@ -176,18 +191,19 @@ def iter_rows(
         "external_id",
         "subject_ref",
         "received_at",
-        "features",
+        "features_text",
         "model_outcome",
         "confidence",
         "scored_by",
         "routed",
-        "routing",
+        "routing__reasons",
         "policy_version",
         "status",
         "final_outcome",
         "finalized_by",
         "finalized_at",
     )
+    qs = qs.annotate(features_text=Cast("features", TextField()))
     chunk: list[tuple] = []
     for row in qs.values_list(*fields).iterator(chunk_size=CHUNK):
         chunk.append(row)
@@ -202,10 +218,14 @@ def _rows_of(
 ) -> Iterator[dict]:
     if not chunk:
         return
-    ids = [row[0] for row in chunk]
+    # The chunk's id range, not a list of 2,000 ids: the chunks come in id order, so the ranges
+    # are disjoint and an export reads each review at most once; rows outside `ids` (filtered
+    # out) are dropped here.
+    ids = {row[0] for row in chunk}
+    within = {"decision_id__gte": chunk[0][0], "decision_id__lte": chunk[-1][0]}
     reviews = defaultdict(list)
     for review in (
-        Review.objects.filter(decision_id__in=ids, is_gold=False)
+        Review.objects.filter(**within, is_gold=False)
         .order_by("id")
         .values(
             "decision_id",
@@ -221,14 +241,17 @@ def _rows_of(
         )
     ):
         decision_id = review.pop("decision_id")
+        if decision_id not in ids:
+            continue
         review["created_at"] = format_time(review["created_at"])
         reviews[decision_id].append(review)
     groups = defaultdict(dict)
     if include_groups:
-        for decision_id, name, value in ProtectedAttribute.objects.filter(
-            decision_id__in=ids
-        ).values_list("decision_id", "name", "value"):
-            groups[decision_id][name] = value
+        for decision_id, name, value in ProtectedAttribute.objects.filter(**within).values_list(
+            "decision_id", "name", "value"
+        ):
+            if decision_id in ids:
+                groups[decision_id][name] = value
     for (
         pk,
         model,
@@ -241,7 +264,7 @@ def _rows_of(
         confidence,
         scored_by,
         routed,
-        routing,
+        reasons,
         policy,
         status,
         final,
@@ -256,12 +279,12 @@ def _rows_of(
             "external_id": ext,
             "subject_ref": alias(subject),
             "received_at": format_time(received),
-            "features": features,
+            "features": _loads(features),
             "model_outcome": outcome,
             "confidence": confidence,
             "scored_by": scored_by,
             "routed": routed,
-            "routing_reasons": ",".join(routing.get("reasons", [])),
+            "routing_reasons": ",".join(reasons or []),
             "policy_version": policy,
             "status": status,
             "final_outcome": final,

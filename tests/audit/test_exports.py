@@ -322,3 +322,46 @@ def test_a_parquet_export_is_written_in_row_groups_of_row_group_rows(log, dave, 
     assert groups == [4, 2]
     ids = parquet.read().column("decision_id").to_pylist()
     assert ids == [d.pk for d in log]
+
+
+def test_it_exports_integers_past_64_bits_exactly(log):
+    from audit import exports
+    from reviews.models import Decision
+
+    huge = 10**20 + 1  # a float would turn it into 100000000000000000000
+    decision = log[0]
+    Decision.objects.filter(pk=decision.pk).update(features={**decision.features, "years": huge})
+    rows = exports.iter_rows(
+        exports.decisions(Decision.objects.all(), {}), include_groups=False, pseudonymise=False
+    )
+    years = {row["decision_id"]: row["features"]["years"] for row in rows}
+    assert years[decision.pk] == huge and isinstance(years[decision.pk], int)
+    assert exports.canonical_json({"years": huge}) == f'{{"years":{huge}}}'
+
+
+def test_a_filtered_export_carries_only_its_own_decisions_reviews_and_groups(
+    tiny_model, service, erin, alice
+):
+    from audit import exports
+    from reviews.models import Decision, ProtectedAttribute
+
+    registry.policy_update(model=tiny_model, changes={"review_all": True}, actor=erin)
+    groups = [{"race": "black", "sex": "female"}, {"race": "white", "sex": "male"}]
+    items = [item(n, groups=groups[n % 2]) for n in range(1, 4)]
+    first, middle, last = (
+        r.decision.pk for r in reviews.decisions_ingest(items=items, actor=service.user)
+    )
+    for _ in range(2):  # the first and the middle one are reviewed
+        task = reviews.task_claim_next(reviewer=alice)
+        reviews.review_submit(task_id=task.pk, reviewer=alice, data={"verdict": "agree"})
+    others = Decision.objects.exclude(pk=middle)  # inside the id range the export reads
+    rows = list(exports.iter_rows(exports.decisions(others, {}), include_groups=True,
+                                  pseudonymise=False))  # fmt: skip
+    assert [row["decision_id"] for row in rows] == [first, last]
+    assert [len(row["reviews"]) for row in rows] == [1, 0]
+    stored = {}
+    for decision_id, name, value in ProtectedAttribute.objects.values_list(
+        "decision_id", "name", "value"
+    ):
+        stored.setdefault(decision_id, {})[name] = value
+    assert [row["groups"] for row in rows] == [stored[first], stored[last]]
