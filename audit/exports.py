@@ -54,8 +54,6 @@ JSON_COLUMNS = {"features", "reviews", "groups"}
 
 def check_filters(raw: Any) -> tuple[dict, dict[str, list[str]]]:
     """Validate export filters; returns (clean, errors keyed `filters.<name>`)."""
-    from django.utils.dateparse import parse_datetime
-
     if raw in (None, ""):
         return {}, {}
     if not isinstance(raw, dict):
@@ -68,13 +66,24 @@ def check_filters(raw: Any) -> tuple[dict, dict[str, list[str]]]:
         ]
     for key in ("since", "until"):
         if raw.get(key) not in (None, ""):
-            moment = parse_datetime(str(raw[key]))
+            moment = _moment(str(raw[key]))
             if moment is None or moment.tzinfo is None:
                 errors[f"filters.{key}"] = ["must be an ISO 8601 time with a time zone"]
             else:
                 clean[key] = moment.isoformat()
     _simple(raw, clean, errors)
     return clean, errors
+
+
+def _moment(text: str) -> datetime | None:
+    """The time, or None when it is not one (parse_datetime raises on well-formed impossible
+    ones, such as month 13)."""
+    from django.utils.dateparse import parse_datetime
+
+    try:
+        return parse_datetime(text)
+    except ValueError:
+        return None
 
 
 def _simple(raw: dict, clean: dict, errors: dict) -> None:

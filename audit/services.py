@@ -337,12 +337,18 @@ def _write_rows(export: Export, data: Path) -> tuple[int, int, bool]:
 def _cut_checkpoint(*, bundle: bool) -> tuple[Checkpoint | None, int]:
     """Sign a checkpoint covering everything logged so far (if the log grew) and use it;
     returns it with the log's size at the cut. Without a signing key there is no checkpoint:
-    the export goes on without one unless it must carry the bundle."""
+    the export goes on without one unless it must carry the bundle. So it does with a key named
+    for another log (the refusal to sign has raised its alert)."""
     if not keys.configured():
         if bundle:
             raise ApplicationError(f"No audit bundle: {BUNDLE_NO_KEY}.", code="not_configured")
         return None, log_size()
-    checkpoint_sign()
+    try:
+        checkpoint_sign()
+    except ApplicationError as exc:
+        if bundle or exc.code != "key_origin_mismatch":
+            raise
+        return None, log_size()
     checkpoint = Checkpoint.objects.order_by("-tree_size").first()
     return checkpoint, checkpoint.tree_size if checkpoint else 0
 

@@ -1,12 +1,9 @@
 from __future__ import annotations
 
-from datetime import datetime
-
 from django.contrib import messages
 from django.core.paginator import Paginator
 from django.http import FileResponse, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
-from django.utils.dateparse import parse_datetime
 from django.views.decorators.http import require_POST
 
 from audit import keys, selectors, services
@@ -37,10 +34,6 @@ def verify_now(request: HttpRequest) -> HttpResponse:
     services.verification_request(actor=request.user)
     messages.info(request, "Verification started; the result appears here when it is done.")
     return redirect("audit:home")
-
-
-def _moment(value: str) -> datetime | None:
-    return parse_datetime(value) if value else None
 
 
 @role_required(AUDITOR)

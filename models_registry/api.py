@@ -14,6 +14,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from core import parsers as parsing
 from core import roles as r
 from core.errors import forbidden
 from core.permissions import role_permission
@@ -310,10 +311,10 @@ class VersionListApi(APIView):
         artifact = serializers.FileField(
             help_text="a skops file of a fitted scikit-learn classifier"
         )
-        metrics = serializers.JSONField(
+        metrics = parsing.JSONField(
             required=False, help_text='{"overall": {...}, "by_group": {...}}'
         )
-        baseline = serializers.JSONField(required=False, help_text="reference value per feature")
+        baseline = parsing.JSONField(required=False, help_text="reference value per feature")
         label_count = serializers.IntegerField(required=False, min_value=0)
         notes = serializers.CharField(required=False, allow_blank=True, max_length=5000)
 
@@ -357,8 +358,8 @@ def _json_field(data: dict, key: str):
     if isinstance(value, str):
         try:
             return json.loads(value)
-        except ValueError:
-            raise invalid({key: ["must be valid JSON"]}) from None
+        except (ValueError, RecursionError):
+            raise invalid({key: ["must be valid JSON (and not nested too deeply)"]}) from None
     return value
 
 

@@ -6,7 +6,7 @@ import json
 from datetime import datetime
 
 from django.contrib.auth.models import User
-from django.db.models import Count, Q, QuerySet
+from django.db.models import Count, Exists, OuterRef, Q, QuerySet
 from django.utils import timezone
 
 from core import roles as r
@@ -89,23 +89,17 @@ def blind_routing(routing: dict) -> dict:
     and the names of the high-stakes rules that fired, except rules on the outcome or the
     confidence (that such a rule fired says what the model answered)."""
     high = next((c for c in routing.get("conditions", []) if c["name"] == "high_stakes"), None)
-    rules = [
-        rule["name"]
-        for rule in (high or {}).get("rules", [])
-        if rule["fired"] and not _tests_the_answer(rule)
-    ]
-    return {"reasons": routing.get("reasons", []), "high_stakes_rules": rules}
+    fired = [rule for rule in (high or {}).get("rules", []) if rule["fired"]]
+    rules = [rule["name"] for rule in fired if not _tests_the_answer(rule)]
+    reasons = routing.get("reasons", [])
+    if fired and not rules:
+        # Only rules on the answer fired: that the case is high-stakes would say what it is.
+        reasons = [reason for reason in reasons if reason != "high_stakes"]
+    return {"reasons": reasons, "high_stakes_rules": rules}
 
 
 def _tests_the_answer(rule: dict) -> bool:
     return any(c.get("field") in _REVEALING_FIELDS for c in rule.get("conditions", []))
-
-
-def _blind_claims(viewer: User) -> QuerySet[ReviewTask]:
-    """Blind tasks the viewer holds and has not answered yet."""
-    return ReviewTask.objects.filter(
-        assignee_id=viewer.pk, state=ReviewTask.State.CLAIMED, blind=True
-    )
 
 
 def reveals_model(task: ReviewTask, viewer: User) -> bool:
@@ -118,11 +112,24 @@ def reveals_model(task: ReviewTask, viewer: User) -> bool:
 
 
 def decisions_hidden_from(viewer: User, decision_ids: list[int]) -> set[int]:
-    """Of these decisions, those whose model answer the viewer may not see now (one query)."""
+    """Of these decisions, those whose model answer the viewer may not see now (one query).
+
+    A reviewer (senior or not) sees nothing of the model's answer on a decision that awaits
+    blind review while they may still be given that review: they hold its blind task, or they
+    have no task of their own on it yet (a senior reads every decision; peeking first and
+    claiming after would defeat blind review). Once they answered, or hold a task that is not
+    blind (an adjudication), they see it. Auditors and model owners are not blinded."""
     if not r.has_role(viewer, r.REVIEWER) or not decision_ids:
         return set()
-    claims = _blind_claims(viewer).filter(decision_id__in=decision_ids)
-    return set(claims.values_list("decision_id", flat=True))
+    State = ReviewTask.State
+    awaiting = ReviewTask.objects.filter(
+        decision_id__in=decision_ids, blind=True, state__in=[State.OPEN, State.CLAIMED]
+    )
+    past_blind = ReviewTask.objects.filter(
+        decision_id=OuterRef("decision_id"), assignee_id=viewer.pk
+    ).exclude(blind=True, state=State.CLAIMED)
+    hidden = awaiting.exclude(Exists(past_blind))
+    return set(hidden.values_list("decision_id", flat=True))
 
 
 def without_model(data: dict) -> dict:
@@ -132,12 +139,21 @@ def without_model(data: dict) -> dict:
 
 
 def shown_routing(task: ReviewTask, reveal: bool) -> dict:
-    """The routing the reviewer sees. A known-answer check on a decision nobody had to look at
-    is shown as what it poses as: a random audit sample."""
+    """The routing the reviewer sees. The random audit's draw and rate are left out (they are
+    for auditors, and would tell a known-answer check from a real sample); a known-answer
+    check on a decision nobody had to look at is shown as what it poses as: an audit sample."""
     routing = task.decision.routing if reveal else blind_routing(task.decision.routing)
+    if "conditions" in routing:
+        routing = {**routing, "conditions": [_without_draw(c) for c in routing["conditions"]]}
     if task.is_gold and not routing.get("reasons"):
         return _as_audit_sample(routing)
     return routing
+
+
+def _without_draw(condition: dict) -> dict:
+    if condition.get("name") != "random_audit":
+        return condition
+    return {k: v for k, v in condition.items() if k not in ("draw", "rate")}
 
 
 def _as_audit_sample(routing: dict) -> dict:

@@ -208,19 +208,30 @@ def task_escalate(*, task_id: int, reviewer: User, note: str) -> ReviewTask:
         task = _held(task_id, reviewer, now)
         if task.is_gold:
             return _close_gold(task, reviewer, note, now)
-        if decision.status == Decision.Status.FINAL and task.kind != ReviewTask.Kind.APPEAL:
+        if decision.status == Decision.Status.FINAL:
             raise _already_final(decision)
         _close(task, note, now)
-        senior = _open_adjudication(
-            decision,
-            now,
-            note=f"Escalated by {reviewer.username}: {note}",
-            priority=max(task.priority, ADJUDICATION_PRIORITY),
-        )
+        senior = _adjudication_for(decision, task, f"Escalated by {reviewer.username}: {note}", now)
         record(
             **_event("task.escalated", reviewer, task, note=note, gold=False, new_task=senior.pk)
         )
     return senior
+
+
+def _adjudication_for(decision: Decision, task: ReviewTask, note: str, now: datetime) -> ReviewTask:
+    """The decision's open adjudication, with this note added (both reviewers of a
+    two-reviewer decision may escalate: one senior settles it), or a new one."""
+    current = (
+        decision.tasks.select_for_update()
+        .filter(kind=ReviewTask.Kind.ADJUDICATION, state__in=[OPEN, CLAIMED])
+        .first()
+    )
+    if current is None:
+        priority = max(task.priority, ADJUDICATION_PRIORITY)
+        return _open_adjudication(decision, now, note=note, priority=priority)
+    current.note = f"{current.note}\n{note}".strip()
+    current.save(update_fields=["note"])
+    return current
 
 
 def _close_gold(task: ReviewTask, reviewer: User, note: str, now: datetime) -> ReviewTask:

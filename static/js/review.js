@@ -101,4 +101,5 @@
       if (Date.now() - lastActivity < 5 * 60 * 1000 && deadline - Date.now() < 10 * 60 * 1000) renew();
     }, 60 * 1000);
   }
+  page.dataset.ready = "true";  // the keys work from now on (browser tests wait for this)
 })();

@@ -95,6 +95,12 @@ def test_bad_export_requests_name_the_field(log, dave):
     )
     fields = response.json()["error"]["fields"]
     assert set(fields) == {"filters.colour", "filters.since", "filters.routed"}
+    impossible = {"since": "2026-13-01T00:00:00+00:00", "until": "2026-02-30T00:00:00Z"}
+    response = api(dave).post(
+        "/api/v1/exports/", {"format": "csv", "filters": impossible}, format="json"
+    )
+    assert response.status_code == 400
+    assert set(response.json()["error"]["fields"]) == {"filters.since", "filters.until"}
     assert not Export.objects.exists()
 
 
@@ -279,6 +285,22 @@ def test_without_a_signing_key_an_export_with_the_bundle_is_refused(log, dave, n
     assert error["code"] == "not_configured" and "signing key" in error["message"]
     assert "export without the bundle" in error["fields"]["include_bundle"][0]
     assert not Export.objects.exists()
+
+
+def test_with_a_key_named_for_another_log_an_export_goes_on_without_a_checkpoint(
+    log, dave, settings
+):
+    from audit import note
+    from audit.models import Alert
+
+    settings.AUDIT_SIGNING_KEY = note.generate_signer("elsewhere.example/log")
+    client = api(dave)
+    body = export(client)
+    assert (body["status"], body["rows"]) == ("done", 6)
+    assert json.loads(download(client, body).read("manifest.json"))["checkpoint"] is None
+    assert Alert.objects.filter(kind="checkpoint_refused").exists()
+    with_bundle = export(client, include_bundle=True)
+    assert with_bundle["status"] == "failed"
 
 
 # --- what the manifest says about the log --------------------------------------------------

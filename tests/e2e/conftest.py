@@ -54,3 +54,9 @@ def log_in(page, live_server, username: str, password: str) -> None:
     page.fill("#id_username", username)
     page.fill("#id_password", password)
     page.click("button[type=submit]")
+
+
+def wait_for_case(page) -> None:
+    """A case page whose script is running: its keys work (the script is deferred, so the
+    page's elements can be there before it is)."""
+    page.wait_for_selector("#case[data-ready=true]")

@@ -7,7 +7,7 @@ import pytest
 from models_registry import services as registry
 from reviews.models import Decision, Review
 from reviews.services import decisions_ingest
-from tests.e2e.conftest import log_in
+from tests.e2e.conftest import log_in, wait_for_case
 from tests.fixtures import PASSWORD, item
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
@@ -21,7 +21,7 @@ def test_a_reviewer_overrides_by_keyboard_and_lands_on_the_next_case(
     log_in(page, live_server, "alice", PASSWORD)
     page.goto(f"{live_server.url}/review/")
     page.click("#start")
-    page.wait_for_selector("#agree")
+    wait_for_case(page)
     first_url = page.url
     page.screenshot(path=str(artifacts / "case-page.png"), full_page=True)
     assert page.locator("#model-answer").is_visible()
@@ -82,7 +82,7 @@ def test_a_reviewer_whose_lease_expired_gets_their_rationale_back(
     log_in(page, live_server, "alice", PASSWORD)
     page.goto(f"{live_server.url}/review/")
     page.click("#start")
-    page.wait_for_selector("#agree")
+    wait_for_case(page)
     page.keyboard.press("o")
     page.keyboard.press("Tab")
     page.keyboard.press("Tab")
@@ -98,7 +98,7 @@ def test_a_reviewer_whose_lease_expired_gets_their_rationale_back(
     page.screenshot(path=str(artifacts / "answer-not-saved.png"), full_page=True)
     assert not Review.objects.exists()
     page.click("#next")
-    page.wait_for_selector("#agree")  # the next case (the expired one, back in the queue)
+    wait_for_case(page)  # the next case (the expired one, back in the queue)
 
 
 def test_the_page_script_says_so_when_renewing_finds_the_lease_lost(
@@ -109,7 +109,7 @@ def test_the_page_script_says_so_when_renewing_finds_the_lease_lost(
     log_in(page, live_server, "alice", PASSWORD)
     page.goto(f"{live_server.url}/review/")
     page.click("#start")
-    page.wait_for_selector("#agree")
+    wait_for_case(page)
     case_url = page.url
     page.click("#renew")  # renews in place: the page stays, the lease is extended
     page.wait_for_timeout(300)

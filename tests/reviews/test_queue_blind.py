@@ -52,17 +52,56 @@ def test_the_decision_api_hides_the_model_from_a_senior_holding_a_blind_task(bli
     assert "final_outcome" not in data
 
 
-def test_the_decision_list_hides_the_model_for_held_blind_decisions_only(
-    blind, carol, service, erin, tiny_model
+def test_the_decision_list_hides_the_model_of_every_decision_awaiting_blind_review(
+    blind, carol, dave, service, erin, tiny_model
 ):
+    """Carol may yet be given the others' blind tasks: peeking first would defeat blind review.
+    An auditor, who reviews nothing, sees them all."""
     decision, _held, _sibling = blind
     others = routed(tiny_model, service, erin, n=2, start=10, blind_review=True)
     rows = {row["id"]: row for row in api(carol).get("/api/v1/decisions/").json()["results"]}
-    assert_hidden(rows[decision.pk], decision)
+    for hidden in (decision, *others):
+        assert_hidden(rows[hidden.pk], hidden)
+    audited = {row["id"]: row for row in api(dave).get("/api/v1/decisions/").json()["results"]}
     for other in others:
-        assert rows[other.pk]["model_outcome"] == other.model_outcome
-        assert rows[other.pk]["routing"]["reasons"]  # the full routing record
-        assert "model_hidden" not in rows[other.pk]
+        assert audited[other.pk]["model_outcome"] == other.model_outcome
+
+
+def test_a_decision_that_is_not_blind_shows_the_model_to_seniors(carol, service, erin, tiny_model):
+    (decision,) = routed(tiny_model, service, erin, start=30)
+    row = api(carol).get(f"/api/v1/decisions/{decision.pk}/").json()
+    assert row["model_outcome"] == decision.model_outcome and "model_hidden" not in row
+
+
+def test_a_senior_cannot_peek_before_claiming_a_blind_task(carol, service, erin, tiny_model):
+    (decision,) = routed(tiny_model, service, erin, start=40, blind_review=True)
+    task = ReviewTask.objects.get(decision=decision)
+    assert_hidden(api(carol).get(f"/api/v1/decisions/{decision.pk}/").json(), decision)
+    assert_hidden(api(carol).get(f"/api/v1/review-tasks/{task.pk}/").json()["decision"], decision)
+    client = Client()
+    client.force_login(carol)
+    page = client.get(f"/review/tasks/{task.pk}/").content.decode()
+    assert 'id="model-answer"' not in page
+
+
+def test_releasing_a_blind_task_does_not_open_a_peek(carol, service, erin, tiny_model):
+    (decision,) = routed(tiny_model, service, erin, start=50, blind_review=True)
+    held = api(carol).post(CLAIM).json()
+    assert api(carol).post(f"/api/v1/review-tasks/{held['id']}/release/").status_code == 200
+    assert_hidden(api(carol).get(f"/api/v1/decisions/{decision.pk}/").json(), decision)
+
+
+def test_high_stakes_is_not_given_as_a_reason_when_only_rules_on_the_answer_fired(
+    carol, service, erin, tiny_model
+):
+    rules = [{"name": "denials", "when": {"field": "outcome", "op": "in",
+                                          "value": ["approve", "deny"]}}]  # fmt: skip
+    (decision,) = routed(
+        tiny_model, service, erin, start=60, blind_review=True, review_all=False, high_stakes=rules
+    )
+    assert "high_stakes" in decision.reasons
+    held = api(carol).post(CLAIM).json()
+    assert held["decision"]["routing"] == {"reasons": [], "high_stakes_rules": []}
 
 
 def test_the_decision_list_finds_hidden_decisions_in_one_query(

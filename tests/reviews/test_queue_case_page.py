@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 
 import pytest
@@ -142,3 +143,7 @@ def test_a_gold_task_in_the_api_gives_the_audit_sample_reason(gold_and_sample, a
     assert gold_routing["reasons"] == sample_routing["reasons"] == ["random_audit"]
     fired = [c["name"] for c in gold_routing["conditions"] if c["fired"]]
     assert fired == ["random_audit"]
+    shapes = [{key: sorted(c) for c in r["conditions"] for key in [c["name"]]}
+              for r in (gold_routing, sample_routing)]  # fmt: skip
+    assert shapes[0] == shapes[1]  # no draw or rate that would tell them apart
+    assert "draw" not in json.dumps(gold_routing) and "draw" not in json.dumps(sample_routing)

@@ -54,6 +54,22 @@ def test_it_does_not_finalize_on_a_late_answer_while_the_adjudication_is_still_o
     assert ReviewTask.objects.get(kind="adjudication").state == "open"
 
 
+def test_both_reviewers_escalating_share_one_adjudication_with_both_notes(
+    tiny_model, service, erin, alice, bob, carol
+):
+    (decision,) = routed(tiny_model, service, erin, reviewers_required=2)
+    first, second = api(alice).post(CLAIM).json(), api(bob).post(CLAIM).json()
+    one = escalate(alice, first["id"], note="Income looks inflated.").json()
+    two = escalate(bob, second["id"], note="Missing pay slips.").json()
+    assert one["id"] == two["id"]
+    (adjudication,) = ReviewTask.objects.filter(decision=decision, kind="adjudication")
+    assert (
+        "Income looks inflated." in adjudication.note and "Missing pay slips." in adjudication.note
+    )
+    assert [e["new_task"] for e in events("task.escalated")] == [adjudication.pk] * 2
+    assert api(carol).post(CLAIM).json()["id"] == adjudication.pk
+
+
 def test_escalating_a_gold_task_closes_it_without_bothering_a_senior(
     tiny_model, service, erin, alice, carol
 ):
