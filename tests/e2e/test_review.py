@@ -13,15 +13,20 @@ from tests.fixtures import PASSWORD, item
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
 
-def test_a_reviewer_overrides_by_keyboard_and_lands_on_the_next_case(
-    page, live_server, tiny_model, service, erin, alice, artifacts
-):
-    registry.policy_update(model=tiny_model, changes={"review_all": True}, actor=erin)
-    decisions_ingest(items=[item(1), item(2)], actor=service.user)
+def start_reviewing(page, live_server, model, service, erin, *, cases: int) -> None:
+    """`cases` decisions wait for review; alice logs in, starts reviewing and has the first."""
+    registry.policy_update(model=model, changes={"review_all": True}, actor=erin)
+    decisions_ingest(items=[item(n) for n in range(1, cases + 1)], actor=service.user)
     log_in(page, live_server, "alice", PASSWORD)
     page.goto(f"{live_server.url}/review/")
     page.click("#start")
     wait_for_case(page)
+
+
+def test_a_reviewer_overrides_by_keyboard_and_lands_on_the_next_case(
+    page, live_server, tiny_model, service, erin, alice, artifacts
+):
+    start_reviewing(page, live_server, tiny_model, service, erin, cases=2)
     first_url = page.url
     page.screenshot(path=str(artifacts / "case-page.png"), full_page=True)
     assert page.locator("#model-answer").is_visible()
@@ -77,12 +82,7 @@ def _expire_lease(reviewer) -> None:
 def test_a_reviewer_whose_lease_expired_gets_their_rationale_back(
     page, live_server, tiny_model, service, erin, alice, artifacts
 ):
-    registry.policy_update(model=tiny_model, changes={"review_all": True}, actor=erin)
-    decisions_ingest(items=[item(1), item(2)], actor=service.user)
-    log_in(page, live_server, "alice", PASSWORD)
-    page.goto(f"{live_server.url}/review/")
-    page.click("#start")
-    wait_for_case(page)
+    start_reviewing(page, live_server, tiny_model, service, erin, cases=2)
     page.keyboard.press("o")
     page.keyboard.press("Tab")
     page.keyboard.press("Tab")
@@ -104,12 +104,7 @@ def test_a_reviewer_whose_lease_expired_gets_their_rationale_back(
 def test_the_page_script_says_so_when_renewing_finds_the_lease_lost(
     page, live_server, tiny_model, service, erin, alice
 ):
-    registry.policy_update(model=tiny_model, changes={"review_all": True}, actor=erin)
-    decisions_ingest(items=[item(1)], actor=service.user)
-    log_in(page, live_server, "alice", PASSWORD)
-    page.goto(f"{live_server.url}/review/")
-    page.click("#start")
-    wait_for_case(page)
+    start_reviewing(page, live_server, tiny_model, service, erin, cases=1)
     case_url = page.url
     page.click("#renew")  # renews in place: the page stays, the lease is extended
     page.wait_for_timeout(300)
