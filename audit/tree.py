@@ -11,7 +11,7 @@ from __future__ import annotations
 import secrets
 from collections.abc import Collection, Iterable
 
-from django.db import connection, transaction
+from django.db import connection
 from django.utils import timezone
 
 from audit import merkle
@@ -160,9 +160,3 @@ class StoredTree:
 
     def consistency_proof(self, old_size: int, new_size: int) -> list[bytes]:
         return merkle.consistency_proof_with(old_size, new_size, self.subtree_root)
-
-
-def sealed_now() -> int:
-    """Seal everything logged so far, in its own transaction."""
-    with transaction.atomic():
-        return extend()

@@ -34,6 +34,16 @@ def at_once(fn: Callable[..., Any], calls: Sequence[tuple]) -> tuple[list, list[
     return results, errors
 
 
+def post_at_once(client: Callable[[], Any], url: str, bodies: Sequence[dict]) -> list:
+    """POST each body from its own thread, with its own client (client() makes one), all
+    released at once; the responses in the order of `bodies`."""
+    responses, errors = at_once(
+        lambda body: client().post(url, body, format="json"), [(b,) for b in bodies]
+    )
+    assert errors == []
+    return responses
+
+
 def in_lockstep(
     steps: Sequence[Callable[[Any], Any]], items: Sequence[Any], expected: type[Exception]
 ) -> tuple[list[Exception], list[BaseException]]:

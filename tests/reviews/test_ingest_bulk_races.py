@@ -17,7 +17,7 @@ from audit.verification import verify_log
 from core import bulk
 from reviews.models import Decision, ProtectedAttribute
 from tests.fixtures import item
-from tests.threads import at_once
+from tests.threads import post_at_once
 
 BULK = "/api/v1/decisions/bulk/"
 ROUNDS = 3
@@ -60,17 +60,6 @@ def test_it_reports_a_duplicate_key_from_copy_as_an_integrity_error(postgres_cop
         bulk.insert_tuples(ProtectedAttribute, ["decision_id", "name", "value"], [(1, "a", "b")])
 
 
-def race(service, bodies: list[dict]) -> list:
-    """POST each bulk body from its own thread, all released at once."""
-
-    def send(body: dict):
-        return service.client().post(BULK, body, format="json")
-
-    responses, errors = at_once(send, [(body,) for body in bodies])
-    assert errors == []
-    return responses
-
-
 def _items(numbers: range, **overrides) -> dict:
     return {"items": [item(n, **overrides) for n in numbers]}
 
@@ -81,7 +70,7 @@ def test_it_resolves_overlapping_bulks_to_one_decision_per_external_id(tiny_mode
     for round_ in range(ROUNDS):
         first = 1000 * round_
         a, b = range(first, first + 48), range(first + 24, first + 72)
-        responses = race(service, [_items(a), _items(b)])
+        responses = post_at_once(service.client, BULK, [_items(a), _items(b)])
         assert [r.status_code for r in responses if r.status_code not in (200, 201)] == []
         ids = [{row["index"]: row["id"] for row in r.json()["items"]} for r in responses]
         shared = [n - first for n in a if n in b]
@@ -97,7 +86,7 @@ def test_it_refuses_the_loser_of_overlapping_bulks_with_different_bodies(tiny_mo
         first = 1000 * round_
         a = _items(range(first, first + 48))
         b = _items(range(first + 24, first + 72), subject_ref="someone-else")
-        responses = race(service, [a, b])
+        responses = post_at_once(service.client, BULK, [a, b])
         assert sorted(r.status_code for r in responses) == [201, 409]
     assert Decision.objects.count() == ROUNDS * 48
     assert verify_log().ok
