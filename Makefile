@@ -28,14 +28,14 @@ run: install
 	@echo "Serving on http://127.0.0.1:8000/ (Ctrl-C stops it)"
 	$(MANAGE) runserver 127.0.0.1:8000
 
-test: install-dev
-	$(BIN)/ruff check .
-	$(BIN)/ruff format --check .
-	$(BIN)/pytest $(PYTEST_ARGS)
+test: lint
+	@start=$$(date +%s); $(BIN)/pytest $(PYTEST_ARGS); status=$$?; \
+	echo "pytest took $$(( $$(date +%s) - start )) s"; exit $$status
 
 lint: install-dev
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/lint-imports --no-cache
 
 format: install-dev
 	$(BIN)/ruff check --fix .

@@ -8,6 +8,10 @@ from __future__ import annotations
 
 from typing import Any
 
+# The two functions import audit.log when called, not here: this package is imported while
+# Django loads its apps, before models (which audit.log needs) may be imported. This is the
+# one function-level import the layering allows, for that reason.
+
 
 def record(**kwargs: Any) -> Any:
     from audit.log import record as _record

@@ -14,16 +14,4 @@ urlpatterns = [
     path(
         "audit/proofs/consistency/", api.ConsistencyProofApi.as_view(), name="api-audit-consistency"
     ),
-    path("exports/", api.ExportCreateApi.as_view(), name="api-exports"),
-    path("exports/<int:export_id>/", api.ExportDetailApi.as_view(), name="api-export"),
-    path(
-        "exports/<int:export_id>/download/",
-        api.ExportDownloadApi.as_view(),
-        name="api-export-download",
-    ),
-    path(
-        "decisions/<int:decision_id>/proof/",
-        api.DecisionProofApi.as_view(),
-        name="api-decision-proof",
-    ),
 ]

@@ -2,8 +2,6 @@ from __future__ import annotations
 
 from django import forms
 
-from reviews.models import REASONS, Decision
-
 
 class EventFilterForm(forms.Form):
     actor = forms.CharField(required=False, help_text="e.g. user:alice or service:")
@@ -12,57 +10,3 @@ class EventFilterForm(forms.Form):
     object_id = forms.CharField(required=False)
     since = forms.DateTimeField(required=False, help_text="UTC, e.g. 2026-11-01 00:00")
     until = forms.DateTimeField(required=False)
-
-
-class ExportForm(forms.Form):
-    format = forms.ChoiceField(
-        choices=[("csv", "CSV"), ("jsonl", "JSON Lines"), ("parquet", "Parquet")]
-    )
-    since = forms.DateTimeField(required=False, help_text="received at or after (UTC)")
-    until = forms.DateTimeField(required=False, help_text="received before (UTC)")
-    model = forms.CharField(required=False)
-    version = forms.IntegerField(required=False, min_value=1)
-    status = forms.ChoiceField(required=False, choices=[("", "any"), *Decision.Status.choices])
-    routed = forms.ChoiceField(
-        required=False, choices=[("", "routed or not"), ("true", "routed"), ("false", "not routed")]
-    )
-    reason = forms.ChoiceField(required=False, choices=[("", "any"), *[(r, r) for r in REASONS]])
-    groups = forms.CharField(
-        required=False, help_text="protected attribute values, e.g. race=black, sex=female"
-    )
-    pseudonymise = forms.BooleanField(
-        required=False, help_text="replace subject refs by a keyed hash"
-    )
-    include_bundle = forms.BooleanField(
-        required=False,
-        help_text="add the audit bundle for offline checks (the raw log: not pseudonymised)",
-    )
-
-    def clean_groups(self) -> dict:
-        text = self.cleaned_data["groups"].strip()
-        groups = {}
-        for part in filter(None, (p.strip() for p in text.split(","))):
-            name, sep, value = part.partition("=")
-            if not sep or not name.strip() or not value.strip():
-                raise forms.ValidationError(f"{part!r} is not attribute=value")
-            groups[name.strip()] = value.strip()
-        return groups
-
-    def request_data(self) -> dict:
-        data = self.cleaned_data
-        filters = {
-            "since": data["since"].isoformat() if data["since"] else None,
-            "until": data["until"].isoformat() if data["until"] else None,
-            "model": data["model"] or None,
-            "version": data["version"],
-            "status": data["status"] or None,
-            "routed": {"true": True, "false": False}.get(data["routed"]),
-            "reason": data["reason"] or None,
-            "groups": data["groups"] or None,
-        }
-        return {
-            "format": data["format"],
-            "filters": {k: v for k, v in filters.items() if v is not None},
-            "pseudonymise": data["pseudonymise"],
-            "include_bundle": data["include_bundle"],
-        }

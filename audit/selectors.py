@@ -1,6 +1,8 @@
 from __future__ import annotations
 
+from audit import merkle
 from audit.models import AuditEvent, ChainVerification, Checkpoint
+from audit.tree import StoredTree
 from core.errors import ApplicationError
 
 
@@ -18,12 +20,6 @@ def chain_status() -> dict:
     }
 
 
-def sealed_size() -> int:
-    from audit.tree import sealed_size as size
-
-    return size()
-
-
 def latest_size() -> int:
     latest = Checkpoint.objects.order_by("-tree_size").values_list("tree_size", flat=True).first()
     if latest is None:
@@ -31,18 +27,15 @@ def latest_size() -> int:
     return latest
 
 
-def decision_proof(decision_id: int) -> dict:
+def object_proof(*, object_type: str, object_id: int | str) -> dict:
     """{"checkpoint": {size, root, note}, "events": [{seq, canonical, leaf_hash, leaf_index,
-    proof}]} for every event filed under the decision."""
-    from audit import merkle
-    from audit.tree import StoredTree
-
+    proof}]} for every event filed under the object."""
     checkpoint = Checkpoint.objects.order_by("-tree_size").first()
     size = checkpoint.tree_size if checkpoint else 0
     tree = StoredTree()
     events = []
     for event in AuditEvent.objects.filter(
-        object_type="decision", object_id=str(decision_id)
+        object_type=object_type, object_id=str(object_id)
     ).order_by("seq"):
         canonical = event.canonical
         proven = event.seq <= size

@@ -23,6 +23,7 @@ def sign_checkpoint() -> int | None:
     return checkpoint.tree_size if checkpoint else None
 
 
-@shared_task(acks_late=True, time_limit=6 * 3600, soft_time_limit=6 * 3600 - 60)
-def run_export(export_id: int) -> None:
-    services.export_run(export_id=export_id)
+@shared_task(acks_late=True, time_limit=120, soft_time_limit=100)
+def sweep_verifications() -> int:
+    """Periodic (beat): send again verifications whose hand-off to the worker was lost."""
+    return services.verifications_sweep()

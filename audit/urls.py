@@ -7,7 +7,4 @@ urlpatterns = [
     path("", views.home, name="home"),
     path("verify/", views.verify_now, name="verify"),
     path("events/", views.events, name="events"),
-    path("decisions/<int:decision_id>/", views.decision_events, name="decision"),
-    path("exports/", views.export_list, name="exports"),
-    path("exports/<int:export_id>/download/", views.export_download, name="export-download"),
 ]

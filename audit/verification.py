@@ -17,11 +17,12 @@ from dataclasses import dataclass
 
 from django.db import connection
 
-from audit import merkle, note
+from audit import keys, merkle, note
 from audit.canonical import GENESIS_HASH, event_hash, format_time
 from audit.db import read_only_snapshot
 from audit.log import iter_events, row_text
 from audit.models import AuditEvent, Checkpoint, MerkleNode
+from audit.tree import StoredTree, TreeError
 
 
 @dataclass
@@ -206,9 +207,7 @@ def _check_checkpoint_notes(checkpoints: list[Checkpoint], vkey: str | None) -> 
     if not checkpoints:
         return
     if vkey is None:
-        from audit.keys import vkey as own_vkey
-
-        vkey = own_vkey()
+        vkey = keys.vkey()
     for cp in checkpoints:
         try:
             _origin, size, root = note.parse_checkpoint(note.open_note(cp.note, vkey))
@@ -228,8 +227,6 @@ def _check_checkpoint_notes(checkpoints: list[Checkpoint], vkey: str | None) -> 
 
 
 def _check_consistency(checkpoints: list[Checkpoint]) -> None:
-    from audit.tree import StoredTree, TreeError
-
     tree = StoredTree()
     for old, new in itertools.pairwise(checkpoints):
         try:

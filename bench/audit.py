@@ -156,8 +156,8 @@ class Events:
         from django.contrib.auth.models import User
 
         from audit.canonical import format_time
-        from core import demo
         from models_registry.models import ModelVersion
+        from oversight import demo
         from reviews.models import REASONS
 
         self.rng, self.format_time = rng, format_time
@@ -491,7 +491,7 @@ def export_child(fmt: str, out: mp.Queue) -> None:
 
     from django.contrib.auth.models import User
 
-    from audit import exports, services
+    from oversight import exports, services
 
     # Quiet the in-process task runner's chatter ("Task … succeeded", kombu's hostname warning).
     logging.getLogger("celery").setLevel(logging.WARNING)
@@ -551,7 +551,7 @@ def copy_anchor(path: Path, full: bool) -> tuple[int, float]:
     from django.contrib.auth.models import User
     from django.db import connection
 
-    from audit import exports
+    from oversight import exports
     from reviews.selectors import decisions_visible_to
 
     qs = exports.decisions(decisions_visible_to(User.objects.get(username=AUDITOR)), {})
@@ -604,7 +604,7 @@ def main() -> None:
     from audit import merkle
     from audit.models import Checkpoint
     from audit.verification import verify_log
-    from core import demo
+    from oversight import demo
     from reviews.models import Decision, Review
 
     rng = random.Random(args.seed)

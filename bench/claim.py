@@ -78,7 +78,7 @@ def oversight_worker(n: int, seconds: float, out: mp.Queue) -> None:
                 break
             claims.append((task.pk, reviewer.pk))
             start = time.perf_counter()
-            services.review_submit(task_id=task.pk, reviewer=reviewer, data={"verdict": "agree"})
+            services.review_submit(task_id=task.pk, reviewer=reviewer, verdict="agree")
             submit_ms.append((time.perf_counter() - start) * 1000)
         return claims, latencies, submit_ms
 
@@ -286,7 +286,7 @@ def main() -> None:
     args = parser.parse_args()
     url = setup_django()
 
-    from core import demo
+    from oversight import demo
     from reviews.models import Decision, ReviewTask
     from tests.fixtures import make_user
 

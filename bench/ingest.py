@@ -21,7 +21,7 @@ BATCH = 1000
 
 
 def build_items(data, rows: list[int], start: int, count: int) -> list[dict]:
-    from core.demo import decision_items
+    from oversight.demo import decision_items
 
     items = decision_items(data, [rows[(start + i) % len(rows)] for i in range(count)])
     for i, item in enumerate(items):
@@ -100,8 +100,8 @@ def main() -> None:
 
     from django.test import Client
 
-    from core import demo
-    from core.services import service_token_create
+    from accounts.services import service_token_create
+    from oversight import demo
 
     demo.load()
     # A token of the demo's own model service, which is granted the demo model.

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from urllib.parse import parse_qsl, unquote, urlsplit
 
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
@@ -78,11 +79,17 @@ INSTALLED_APPS = [
     "rest_framework",
     "drf_spectacular",
     "drf_spectacular_sidecar",
+    # Oversight's apps, lowest layer first (each imports only those above it in this list;
+    # import-linter checks it: see pyproject.toml).
     "core",
     "audit",
+    "outbox",
+    "accounts",
     "models_registry",
     "reviews",
     "appeals",
+    "learning",
+    "oversight",
 ]
 
 MIDDLEWARE = [
@@ -118,7 +125,8 @@ TEMPLATES = [
 # Database: SQLite by default, PostgreSQL when DATABASE_URL says so.
 DATABASES = {
     "default": dj_database_url.parse(
-        os.environ.get("DATABASE_URL", f"sqlite:///{BASE_DIR / 'db.sqlite3'}"),
+        # An empty DATABASE_URL= is unset, as for every variable here.
+        os.environ.get("DATABASE_URL", "").strip() or f"sqlite:///{BASE_DIR / 'db.sqlite3'}",
         conn_max_age=envint("DATABASE_CONN_MAX_AGE", 0),
     )
 }
@@ -216,7 +224,7 @@ SPECTACULAR_SETTINGS = {
 }
 
 # Celery: Redis when REDIS_URL is set; otherwise tasks run eagerly in-process.
-REDIS_URL = os.environ.get("REDIS_URL", "")
+REDIS_URL = os.environ.get("REDIS_URL", "").strip()
 CELERY_BROKER_URL = REDIS_URL or "memory://"
 CELERY_TASK_ALWAYS_EAGER = not REDIS_URL
 CELERY_TASK_EAGER_PROPAGATES = True
@@ -234,6 +242,9 @@ CELERY_BEAT_SCHEDULE: dict[str, dict] = {
         "task": "audit.tasks.sign_checkpoint",
         "schedule": envfloat("AUDIT_CHECKPOINT_SECONDS", 60.0),
     },
+    "sweep-verifications": {"task": "audit.tasks.sweep_verifications", "schedule": 60.0},
+    "sweep-exports": {"task": "oversight.tasks.sweep_exports", "schedule": 60.0},
+    "sweep-outbox": {"task": "outbox.tasks.sweep", "schedule": 60.0},
     "verify-audit-chain-daily": {
         "task": "audit.tasks.verify_chain_daily",
         "schedule": envfloat("AUDIT_VERIFY_SECONDS", 24 * 3600.0),
@@ -250,6 +261,46 @@ AUDIT_SIGNING_KEY_FILE = Path(
 )
 # Decision-log exports are written here (shared by web and worker in production).
 EXPORT_DIR = Path(os.environ.get("OVERSIGHT_EXPORT_DIR", DATA_DIR / "exports"))
+
+# The outbox: messages that must not be lost (e-mail, labels, webhooks). A message that fails
+# is tried again after OUTBOX_BACKOFF_SECONDS, doubling each time (at most an hour), and is
+# dead (an alert) after OUTBOX_MAX_ATTEMPTS. A worker's claim on a message lasts
+# OUTBOX_LEASE_SECONDS; a message whose worker died is picked up by the sweep after that.
+OUTBOX_MAX_ATTEMPTS = envint("OUTBOX_MAX_ATTEMPTS", 8)
+OUTBOX_BACKOFF_SECONDS = envint("OUTBOX_BACKOFF_SECONDS", 30)
+OUTBOX_LEASE_SECONDS = envint("OUTBOX_LEASE_SECONDS", 300)
+
+
+def email_settings(url: str) -> dict:
+    """EMAIL_URL, e.g. smtp://user:pass@mail.example.org:587?tls=1, smtps://…, console://
+    (the default: messages are printed), locmem:// (kept in memory, for tests)."""
+    parts = urlsplit(url)
+    backends = {
+        "console": "django.core.mail.backends.console.EmailBackend",
+        "locmem": "django.core.mail.backends.locmem.EmailBackend",
+        "smtp": "django.core.mail.backends.smtp.EmailBackend",
+        "smtps": "django.core.mail.backends.smtp.EmailBackend",
+    }
+    if parts.scheme not in backends:
+        raise ImproperlyConfigured(
+            f"EMAIL_URL={url!r}: the scheme must be one of {', '.join(backends)}"
+        )
+    query = dict(parse_qsl(parts.query))
+    return {
+        "EMAIL_BACKEND": backends[parts.scheme],
+        "EMAIL_HOST": parts.hostname or "localhost",
+        "EMAIL_PORT": parts.port or (465 if parts.scheme == "smtps" else 25),
+        "EMAIL_HOST_USER": unquote(parts.username or ""),
+        "EMAIL_HOST_PASSWORD": unquote(parts.password or ""),
+        "EMAIL_USE_SSL": parts.scheme == "smtps",
+        "EMAIL_USE_TLS": query.get("tls", "") in _TRUE,
+        "EMAIL_TIMEOUT": int(query.get("timeout", 10)),
+    }
+
+
+globals().update(email_settings(os.environ.get("EMAIL_URL") or "console://"))
+DEFAULT_FROM_EMAIL = os.environ.get("DEFAULT_FROM_EMAIL") or "Oversight <oversight@localhost>"
+EMAIL_DOMAIN = os.environ.get("EMAIL_DOMAIN") or "oversight.local"
 
 # The review queue.
 REVIEW_LEASE_MINUTES = envint("REVIEW_LEASE_MINUTES", 15)

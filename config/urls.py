@@ -8,6 +8,7 @@ api_v1 = [
     path("", include("models_registry.api_urls")),
     path("", include("reviews.api_urls")),
     path("", include("audit.api_urls")),
+    path("", include("oversight.api_urls")),
 ]
 
 urlpatterns = [
@@ -20,4 +21,5 @@ urlpatterns = [
     path("models/", include("models_registry.urls")),
     path("review/", include("reviews.urls")),
     path("audit/", include("audit.urls")),
+    path("", include("oversight.urls")),
 ]

@@ -42,6 +42,19 @@ def forbidden(message: str) -> ApplicationError:
     return ApplicationError(message, code="permission_denied", status=403)
 
 
+def not_found(message: str) -> ApplicationError:
+    """A 404 from a service: the object does not exist, or not for this caller."""
+    return ApplicationError(message, code="not_found", status=404)
+
+
+def invalid(fields: dict[str, list[str]]) -> ApplicationError:
+    """A 400 naming every bad field; the message repeats the first so that it reads alone."""
+    first = next(iter(fields.items()))
+    return ApplicationError(
+        f"Invalid input. {first[0]}: {first[1][0]}", code="invalid", status=400, fields=fields
+    )
+
+
 def flatten_errors(detail: Any, prefix: str = "") -> dict[str, list[str]]:
     """Turn DRF's nested error detail into {"items.3.features.income": ["..."]}."""
     if isinstance(detail, dict):

@@ -16,11 +16,10 @@ from rest_framework.views import APIView
 
 from core import parsers as parsing
 from core import roles as r
-from core.errors import forbidden
+from core.errors import forbidden, invalid
 from core.permissions import role_permission
 from models_registry import selectors, services
 from models_registry.models import MLModel, ModelVersion, RoutingPolicy
-from models_registry.services import invalid
 
 READERS = (r.REVIEWER, r.AUDITOR, r.MODEL_OWNER, r.MODEL_SERVICE)
 WRITERS = (r.MODEL_OWNER, r.MODEL_SERVICE)
@@ -180,7 +179,7 @@ class ModelOutSerializer(serializers.ModelSerializer):
         ]
 
     def get_policy(self, model: MLModel) -> dict:
-        return PolicySerializer(services.current_policy(model)).data
+        return PolicySerializer(selectors.current_policy(model)).data
 
 
 def _models(qs: QuerySet[MLModel]) -> QuerySet[MLModel]:
@@ -384,7 +383,7 @@ class PolicyApi(APIView):
     @extend_schema(responses=PolicySerializer)
     def get(self, request: Request, name: str) -> Response:
         model = _model_or_404(request.user, name)
-        return Response(PolicySerializer(services.current_policy(model)).data)
+        return Response(PolicySerializer(selectors.current_policy(model)).data)
 
     @extend_schema(request=PolicySerializer, responses=PolicySerializer)
     def put(self, request: Request, name: str) -> Response:

@@ -10,6 +10,7 @@ import numpy as np
 import skops.io as sio
 
 from core.errors import ApplicationError
+from models_registry.models import ModelVersion
 
 MAX_ARTIFACT_BYTES = 64 * 1024 * 1024
 
@@ -69,8 +70,6 @@ def estimator_for(version: Any) -> Any:
     """The loaded estimator of a ModelVersion, cached per process."""
     estimator = _estimators.get(version.sha256)
     if estimator is None:
-        from models_registry.models import ModelVersion
-
         data = bytes(ModelVersion.objects.values_list("artifact", flat=True).get(pk=version.pk))
         if sha256(data) != version.sha256:
             # The stored bytes are not those that were registered: never score with them.

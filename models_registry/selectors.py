@@ -11,6 +11,10 @@ from models_registry.models import MLModel, RoutingPolicy
 from models_registry.rules import describe_condition
 
 
+def current_policy(model: MLModel) -> RoutingPolicy:
+    return model.policies.order_by("-version").first()
+
+
 def models_visible_to(user: User) -> QuerySet[MLModel]:
     """Model cards are for everyone who works here; a model service sees its own models."""
     if r.has_role(user, *r.STAFF_ROLES):
@@ -98,8 +102,6 @@ def metric_tables(metrics: dict) -> list[dict]:
 
 
 def card_context(model: MLModel) -> dict:
-    from models_registry.services import current_policy
-
     policy = current_policy(model)
     versions = model.versions.select_related("created_by", "promoted_by")
     return {

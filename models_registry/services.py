@@ -13,22 +13,16 @@ from django.utils import timezone
 
 from audit import record
 from audit.log import Actor
-from core.errors import ApplicationError
+from core.errors import ApplicationError, invalid
 from core.roles import MODEL_OWNER, MODEL_SERVICE, has_role
 from models_registry import artifacts, explain, rules, schema
 from models_registry.metrics import check as check_metrics
 from models_registry.models import MLModel, ModelVersion, RoutingPolicy
 from models_registry.scoring import frame
+from models_registry.selectors import current_policy
 
 LABEL_RE = re.compile(r"^[^\s].{0,99}$")
 CARD_FIELDS = ("intended_use", "out_of_scope", "limitations", "training_data", "contact")
-
-
-def invalid(fields: dict[str, list[str]]) -> ApplicationError:
-    first = next(iter(fields.items()))
-    return ApplicationError(
-        f"Invalid input. {first[0]}: {first[1][0]}", code="invalid", status=400, fields=fields
-    )
 
 
 # --- models ------------------------------------------------------------------------------------
@@ -351,10 +345,6 @@ _DEFAULT_POLICY = {
     "sla_hours": 48,
     "review_all": False,
 }
-
-
-def current_policy(model: MLModel) -> RoutingPolicy:
-    return model.policies.order_by("-version").first()
 
 
 def policy_update(

@@ -46,7 +46,7 @@ def _owned(request: HttpRequest, name: str) -> MLModel:
 @role_required(r.MODEL_OWNER)
 def policy_edit(request: HttpRequest, name: str) -> HttpResponse:
     model = _owned(request, name)
-    policy = services.current_policy(model)
+    policy = selectors.current_policy(model)
     if request.method != "POST":
         return render(
             request,

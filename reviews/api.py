@@ -12,6 +12,9 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from audit.api import READERS as PROOF_READERS
+from audit.api import DecisionProofOut
+from audit.selectors import object_proof
 from audit.services import viewed
 from core import roles as r
 from core.errors import forbidden
@@ -234,6 +237,18 @@ class DecisionDetailApi(APIView):
         return Response(_out(request, decision))
 
 
+class DecisionProofApi(APIView):
+    """Every audit event of a decision with its inclusion proof against the latest checkpoint.
+    Events logged after that checkpoint come with `proof: null` until the next one."""
+
+    permission_classes = [role_permission(*PROOF_READERS)]
+
+    @extend_schema(responses=DecisionProofOut)
+    def get(self, request: Request, decision_id: int) -> Response:
+        decision = get_object_or_404(selectors.decisions_visible_to(request.user), pk=decision_id)
+        return Response(object_proof(object_type="decision", object_id=decision.pk))
+
+
 # --- the review queue -------------------------------------------------------------------------
 
 REVIEWERS = (r.REVIEWER,)
@@ -345,7 +360,7 @@ class ReviewSubmitApi(APIView):
     )
     def post(self, request: Request, task_id: int) -> Response:
         data = _valid_data(self.AnswerSerializer, request.data)
-        review = services.review_submit(task_id=task_id, reviewer=request.user, data=data)
+        review = services.review_submit(task_id=task_id, reviewer=request.user, **data)
         decision = Decision.objects.get(pk=review.decision_id)
         body = {
             "id": review.pk,

@@ -6,6 +6,11 @@ urlpatterns = [
     path("decisions/", api.DecisionCreateApi.as_view(), name="api-decisions"),
     path("decisions/bulk/", api.DecisionBulkApi.as_view(), name="api-decisions-bulk"),
     path("decisions/<int:decision_id>/", api.DecisionDetailApi.as_view(), name="api-decision"),
+    path(
+        "decisions/<int:decision_id>/proof/",
+        api.DecisionProofApi.as_view(),
+        name="api-decision-proof",
+    ),
 ]
 urlpatterns += [
     path("decisions/<int:decision_id>/gold/", api.GoldMarkApi.as_view(), name="api-decision-gold"),

@@ -3,6 +3,7 @@ explanation bars, the counterfactual as a sentence."""
 
 from __future__ import annotations
 
+from django.conf import settings
 from django.contrib.auth.models import User
 from django.utils import timezone
 
@@ -168,8 +169,6 @@ def reasons_in_words(routing: dict) -> list[str]:
 
 
 def case_context(task: ReviewTask, viewer: User) -> dict:
-    from django.conf import settings
-
     decision = task.decision
     model = decision.model
     reveal = selectors.reveals_model(task, viewer)

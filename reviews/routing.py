@@ -8,12 +8,10 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass, field
-from datetime import date
 from typing import Any
 
 from models_registry import rules
 from models_registry.models import RoutingPolicy
-from reviews.models import ActiveLearningDay
 
 # Higher first in the queue. High-stakes decisions before merely uncertain ones.
 PRIORITY = {
@@ -104,11 +102,16 @@ def evaluate(
     return Route(reasons=reasons, conditions=conditions, margin=margin, al_eligible=eligible)
 
 
-def apply_active_learning(policy: RoutingPolicy, routes: list[Route], *, day: date) -> None:
-    """Spend today's budget on the most uncertain eligible decisions (smallest margin first)
-    and record the outcome of the active-learning condition on every route."""
+def active_learning_wanted(routes: list[Route]) -> int:
+    """How many of these routes could use today's active-learning budget."""
+    return sum(route.al_eligible for route in routes)
+
+
+def apply_active_learning(policy: RoutingPolicy, routes: list[Route], *, granted: int) -> None:
+    """Spend `granted` of today's budget (reserved by the ingest service) on the most uncertain
+    eligible decisions (smallest margin first), and record the outcome of the active-learning
+    condition on every route."""
     eligible = sorted((r for r in routes if r.al_eligible), key=lambda r: r.margin)
-    granted = _take_budget(policy, day, len(eligible)) if eligible else 0
     chosen = {id(route) for route in eligible[:granted]}
     for route in routes:
         fired = id(route) in chosen
@@ -137,14 +140,3 @@ def _al_detail(policy: RoutingPolicy, route: Route, fired: bool) -> str:
     if route.margin is None or route.margin > policy.active_learning_max_margin:
         return "margin above the active-learning maximum"
     return "today's budget is spent"
-
-
-def _take_budget(policy: RoutingPolicy, day: date, wanted: int) -> int:
-    """Reserve up to `wanted` of today's budget; the row lock makes concurrent ingests share it."""
-    ActiveLearningDay.objects.get_or_create(model_id=policy.model_id, day=day)
-    row = ActiveLearningDay.objects.select_for_update().get(model_id=policy.model_id, day=day)
-    granted = max(0, min(wanted, policy.active_learning_budget - row.used))
-    if granted:
-        row.used += granted
-        row.save(update_fields=["used"])
-    return granted

@@ -9,6 +9,7 @@ from django.contrib.auth.models import User
 from django.db.models import Count, Exists, OuterRef, Q, QuerySet
 from django.utils import timezone
 
+from audit.models import AuditEvent
 from core import roles as r
 from models_registry.models import MLModel
 from reviews.models import Decision, ReviewTask
@@ -229,9 +230,22 @@ def my_claims(viewer: User) -> QuerySet[ReviewTask]:
 OVERDUE_SHOWN = 20
 
 
-def queue_summary(viewer: User) -> dict:
-    from reviews.services.queue import eligible_tasks
+def eligible_tasks(
+    reviewer: User, *, model: str | None = None, kind: str | None = None
+) -> QuerySet[ReviewTask]:
+    """Open tasks this reviewer may take, next first: highest priority, then earliest due."""
+    tasks = ReviewTask.objects.filter(state=ReviewTask.State.OPEN)
+    if not r.has_role(reviewer, r.SENIOR_REVIEWER):
+        tasks = tasks.filter(senior_only=False)
+    if model:
+        tasks = tasks.filter(model__name=model)
+    if kind:
+        tasks = tasks.filter(kind=kind)
+    involved = ReviewTask.objects.filter(decision_id=OuterRef("decision_id"), assignee=reviewer)
+    return tasks.exclude(Exists(involved)).order_by("-priority", "due_at", "id")
 
+
+def queue_summary(viewer: User) -> dict:
     now = timezone.now()
     # Counting every task a reviewer may take means testing each against their history;
     # "more than enough" is all the page needs to say.
@@ -284,8 +298,6 @@ def _overdue(now: datetime) -> tuple[list[ReviewTask], int]:
 
 
 def decision_history(decision: Decision) -> list:
-    from audit.models import AuditEvent
-
     # Reads (*.viewed) are for auditors; the reviewer's history shows what happened to the case.
     events = AuditEvent.objects.filter(object_type="decision", object_id=str(decision.pk))
     return list(events.exclude(action__endswith=".viewed").order_by("seq"))

@@ -10,7 +10,7 @@ from datetime import datetime, timedelta
 from django.conf import settings
 from django.utils import timezone
 
-from models_registry.services import invalid
+from core.errors import invalid
 from reviews.models import Review, ReviewTask
 
 DOUBLE = (ReviewTask.Kind.INITIAL, ReviewTask.Kind.SECOND_OPINION)

@@ -3,6 +3,7 @@ the lease countdown and lease renewal."""
 
 from __future__ import annotations
 
+from django.conf import settings
 from django.contrib import messages
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
@@ -72,7 +73,7 @@ def decide(request: HttpRequest, task_id: int) -> HttpResponse:
         key: request.POST.get(key, "") for key in ("verdict", "outcome", "reason_code", "rationale")
     }
     try:
-        review = services.review_submit(task_id=task_id, reviewer=request.user, data=data)
+        review = services.review_submit(task_id=task_id, reviewer=request.user, **data)
     except ApplicationError as exc:
         return _not_saved(
             request, task_id, exc, what="answer", text=data["rationale"], typed=_choices(data)
@@ -82,6 +83,8 @@ def decide(request: HttpRequest, task_id: int) -> HttpResponse:
 
 
 def _refused(request: HttpRequest, task_id: int, exc: ApplicationError) -> HttpResponse:
+    if exc.status == 404:
+        raise Http404(exc.message)
     if exc.code == "invalid":
         return case(request, task_id, errors=exc.fields, status=400)
     messages.error(request, exc.message)
@@ -99,7 +102,7 @@ def _not_saved(
 ) -> HttpResponse:
     """What the reviewer wrote was refused (a lost lease, a decision settled meanwhile): say
     why, and show it back, so that minutes of typing are not lost with the lease."""
-    if exc.code == "invalid":
+    if exc.code == "invalid" or exc.status == 404:
         return _refused(request, task_id, exc)
     context = {"message": exc.message, "what": what, "text": text, "typed": typed or []}
     context["lease_lost"] = exc.code == "lease_lost"
@@ -153,8 +156,6 @@ def renew(request: HttpRequest, task_id: int) -> HttpResponse:
 
 @role_required(r.SENIOR_REVIEWER, r.AUDITOR)
 def stats(request: HttpRequest) -> HttpResponse:
-    from django.conf import settings
-
     thresholds = {
         "agree": settings.AUTOMATION_BIAS_AGREE_RATE,
         "speed": settings.AUTOMATION_BIAS_SPEED_RATIO,

@@ -46,6 +46,12 @@ def pytest_collection_modifyitems(config, items) -> None:
                 item.add_marker(pytest.mark.skip(reason=reason))
 
 
+def pytest_configure(config) -> None:
+    # Tests make hundreds of users; the real (slow on purpose) hasher would be most of the
+    # suite's time. Production keeps Django's default PBKDF2.
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
 @pytest.fixture(autouse=True, scope="session")
 def _eager_celery():
     """Unit tests run tasks in-process; integration tests switch this off themselves."""

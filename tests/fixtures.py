@@ -16,8 +16,8 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
+from accounts.services import service_token_create
 from core import roles as r
-from core.services import service_token_create
 from models_registry import services as registry
 
 PASSWORD = "correct-horse-battery"

@@ -6,7 +6,7 @@ import hashlib
 import logging
 from collections import defaultdict
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import date, timedelta
 from typing import Any
 
 from django.contrib.auth.models import User
@@ -16,13 +16,13 @@ from django.utils import timezone
 from audit import record_many
 from audit.canonical import canonical_json
 from core import bulk
-from core.errors import ApplicationError
+from core.errors import ApplicationError, invalid
 from models_registry import explain, scoring
 from models_registry.artifacts import class_labels, estimator_for
 from models_registry.models import RoutingPolicy
-from models_registry.services import current_policy, invalid
+from models_registry.selectors import current_policy
 from reviews import intake, routing
-from reviews.models import Decision, ProtectedAttribute, ReviewTask
+from reviews.models import ActiveLearningDay, Decision, ProtectedAttribute, ReviewTask
 
 MAX_BULK = 1000
 logger = logging.getLogger(__name__)
@@ -254,7 +254,24 @@ def _route(scored: list[_Scored], policies: dict[int, RoutingPolicy], now: Any) 
         )
         by_model[s.item.model.pk].append(s.route)
     for model_id, routes in by_model.items():
-        routing.apply_active_learning(policies[model_id], routes, day=now.date())
+        wanted = routing.active_learning_wanted(routes)
+        granted = active_learning_take(policy=policies[model_id], day=now.date(), wanted=wanted)
+        routing.apply_active_learning(policies[model_id], routes, granted=granted)
+
+
+def active_learning_take(*, policy: RoutingPolicy, day: date, wanted: int) -> int:
+    """Reserve up to `wanted` of the model's active-learning budget for `day`; returns how many
+    were granted. The row lock makes concurrent ingests share the budget. Runs in the ingest's
+    transaction: its audit is the ingest event, whose reasons say which decisions it bought."""
+    if wanted <= 0:
+        return 0
+    ActiveLearningDay.objects.get_or_create(model_id=policy.model_id, day=day)
+    row = ActiveLearningDay.objects.select_for_update().get(model_id=policy.model_id, day=day)
+    granted = max(0, min(wanted, policy.active_learning_budget - row.used))
+    if granted:
+        row.used += granted
+        row.save(update_fields=["used"])
+    return granted
 
 
 def _decision(s: _Scored, policy: RoutingPolicy, actor: User, now: Any) -> Decision:

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from audit.models import ChainVerification, Export
+from audit.models import ChainVerification
 from audit.services import checkpoint_sign
+from oversight.models import Export
 from reviews.services import decisions_ingest
 from tests.e2e.conftest import log_in
 from tests.fixtures import PASSWORD, item

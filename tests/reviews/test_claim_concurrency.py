@@ -31,7 +31,7 @@ def test_sixteen_reviewers_never_share_a_task_and_none_is_lost(tiny_model, servi
         claimed = []
         while (task := services.task_claim_next(reviewer=reviewer)) is not None:
             claimed.append(task.pk)
-            services.review_submit(task_id=task.pk, reviewer=reviewer, data={"verdict": "agree"})
+            services.review_submit(task_id=task.pk, reviewer=reviewer, verdict="agree")
         return claimed
 
     claimed, errors = at_once(work, [(reviewer,) for reviewer in reviewers])

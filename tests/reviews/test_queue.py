@@ -8,6 +8,7 @@ from django.test import Client
 from django.utils import timezone
 
 from audit.models import AuditEvent
+from core.errors import ApplicationError
 from models_registry import services as registry
 from reviews.models import Decision, Review, ReviewTask
 from reviews.services import decisions_ingest
@@ -219,14 +220,13 @@ def test_it_tells_a_reviewer_whose_lease_the_beat_expired_that_it_is_lost(
 
 
 def test_it_does_not_tell_a_non_reviewer_about_a_task(tiny_model, service, erin, alice, dave):
-    from django.http import Http404
-
     from reviews import services
 
     routed(tiny_model, service, erin)
     task_id = api(alice).post(CLAIM).json()["id"]
-    with pytest.raises(Http404):
-        services.review_submit(task_id=task_id, reviewer=dave, data={"verdict": "agree"})
+    with pytest.raises(ApplicationError) as refused:
+        services.review_submit(task_id=task_id, reviewer=dave, verdict="agree")
+    assert (refused.value.status, refused.value.code) == (404, "not_found")
     assert submit(dave, task_id, verdict="agree").status_code == 403
 
 
@@ -244,7 +244,7 @@ def test_the_final_outcome_is_set_once(tiny_model, service, erin, alice):
     (decision,) = routed(tiny_model, service, erin)
     submit(alice, api(alice).post(CLAIM).json()["id"], verdict="agree")
     review = Review.objects.get()
-    from reviews.services.queue import _finalize
+    from reviews.services.answers import _finalize
 
     with pytest.raises(Exception, match="already final"):
         _finalize(decision, review, "reviewer", timezone.now(), [])

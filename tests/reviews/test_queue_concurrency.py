@@ -59,7 +59,7 @@ def in_lockstep(workers: list[tuple], decisions: list[Decision]) -> tuple[list, 
     def submitter(reviewer, tasks: dict[int, int], answer: Callable[[Decision], dict]):
         def submit(decision: Decision) -> None:
             data = answer(decision)
-            services.review_submit(task_id=tasks[decision.pk], reviewer=reviewer, data=data)
+            services.review_submit(task_id=tasks[decision.pk], reviewer=reviewer, **data)
 
         return submit
 

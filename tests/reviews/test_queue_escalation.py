@@ -115,7 +115,7 @@ def test_it_refuses_to_escalate_a_task_on_a_decision_already_final(
 
 
 def test_it_never_opens_an_adjudication_on_a_final_decision(tiny_model, service):
-    from reviews.services.queue import _open_adjudication
+    from reviews.services.common import open_adjudication as _open_adjudication
 
     decision = decisions_ingest(items=[item(1)], actor=service.user)[0].decision
     assert decision.status == "final"

@@ -9,8 +9,9 @@ import zipfile
 import pytest
 from django.test import Client
 
-from audit.models import AuditEvent, Export
+from audit.models import AuditEvent
 from models_registry import services as registry
+from oversight.models import Export
 from reviews import services as reviews
 from tests.fixtures import api, item
 
@@ -34,9 +35,10 @@ def log(tiny_model, service, erin, alice):
     decisions = [r.decision for r in reviews.decisions_ingest(items=items, actor=service.user)]
     task = reviews.task_claim_next(reviewer=alice)
     other = "deny" if task.decision.model_outcome == "approve" else "approve"
-    reviews.review_submit(task_id=task.pk, reviewer=alice, data={
-        "verdict": "override", "outcome": other, "reason_code": "model_error",
-        "rationale": "Checked the pay slips."})  # fmt: skip
+    reviews.review_submit(
+        task_id=task.pk, reviewer=alice, verdict="override", outcome=other,
+        reason_code="model_error", rationale="Checked the pay slips.",
+    )  # fmt: skip
     return decisions
 
 
@@ -309,7 +311,7 @@ def test_with_a_key_named_for_another_log_an_export_goes_on_without_a_checkpoint
 def test_the_manifest_says_how_far_the_log_had_grown_at_the_cut_and_at_the_read(
     log, dave, monkeypatch
 ):
-    from audit import services
+    from oversight import services
     from tests.audit.test_chain import append
 
     cut = services._cut_checkpoint
@@ -333,7 +335,7 @@ def test_the_manifest_says_how_far_the_log_had_grown_at_the_cut_and_at_the_read(
 def test_a_parquet_export_is_written_in_row_groups_of_row_group_rows(log, dave, monkeypatch):
     import pyarrow.parquet as pq
 
-    from audit import exports
+    from oversight import exports
 
     monkeypatch.setattr(exports, "CHUNK", 2)
     monkeypatch.setattr(exports, "ROW_GROUP", 4)
@@ -347,7 +349,7 @@ def test_a_parquet_export_is_written_in_row_groups_of_row_group_rows(log, dave, 
 
 
 def test_it_exports_integers_past_64_bits_exactly(log):
-    from audit import exports
+    from oversight import exports
     from reviews.models import Decision
 
     huge = 10**20 + 1  # a float would turn it into 100000000000000000000
@@ -364,7 +366,7 @@ def test_it_exports_integers_past_64_bits_exactly(log):
 def test_a_filtered_export_carries_only_its_own_decisions_reviews_and_groups(
     tiny_model, service, erin, alice
 ):
-    from audit import exports
+    from oversight import exports
     from reviews.models import Decision, ProtectedAttribute
 
     registry.policy_update(model=tiny_model, changes={"review_all": True}, actor=erin)
@@ -375,7 +377,7 @@ def test_a_filtered_export_carries_only_its_own_decisions_reviews_and_groups(
     )
     for _ in range(2):  # the first and the middle one are reviewed
         task = reviews.task_claim_next(reviewer=alice)
-        reviews.review_submit(task_id=task.pk, reviewer=alice, data={"verdict": "agree"})
+        reviews.review_submit(task_id=task.pk, reviewer=alice, verdict="agree")
     others = Decision.objects.exclude(pk=middle)  # inside the id range the export reads
     rows = list(exports.iter_rows(exports.decisions(others, {}), include_groups=True,
                                   pseudonymise=False))  # fmt: skip

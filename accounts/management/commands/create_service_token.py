@@ -2,8 +2,8 @@ from __future__ import annotations
 
 from django.core.management.base import BaseCommand, CommandError
 
+from accounts.services import service_token_create
 from core.errors import ApplicationError
-from core.services import service_token_create
 
 
 class Command(BaseCommand):

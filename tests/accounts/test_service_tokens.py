@@ -6,10 +6,10 @@ import pytest
 from django.core.management import call_command
 from rest_framework.test import APIClient
 
+from accounts.services import service_token_revoke
 from audit.models import AuditEvent
 from core.models import ServiceToken
 from core.roles import MODEL_SERVICE, has_role
-from core.services import service_token_revoke
 
 pytestmark = pytest.mark.django_db
 

@@ -4,7 +4,7 @@ from django.conf import settings
 from django.core.management.base import BaseCommand
 
 from audit.services import checkpoint_sign
-from core import demo
+from oversight import demo
 
 
 class Command(BaseCommand):

@@ -25,14 +25,18 @@ from pathlib import Path
 from typing import Any
 
 import orjson
+import pyarrow as pa
+import pyarrow.parquet as pq
 from django.db import connection
 from django.db.backends.base.base import BaseDatabaseWrapper
 from django.db.models import Exists, OuterRef, QuerySet, TextField
 from django.db.models.functions import Cast
+from django.utils.dateparse import parse_datetime
 
 from audit.canonical import canonical_json, format_time
 from audit.db import read_only_snapshot
 from audit.log import iter_events, row_text
+from oversight.models import Export
 from reviews.models import REASONS, Decision, ProtectedAttribute, Review
 
 CHUNK = 2000
@@ -78,8 +82,6 @@ def check_filters(raw: Any) -> tuple[dict, dict[str, list[str]]]:
 def _moment(text: str) -> datetime | None:
     """The time, or None when it is not one (parse_datetime raises on well-formed impossible
     ones, such as month 13)."""
-    from django.utils.dateparse import parse_datetime
-
     try:
         return parse_datetime(text)
     except ValueError:
@@ -164,7 +166,10 @@ def consistent_read(export_id: int) -> Iterator[tuple[bool, Callable[[int], None
 def _set_progress(db: BaseDatabaseWrapper, export_id: int, progress: int) -> None:
     # Plain SQL because `db` may be a connection the ORM does not know (no alias of its own).
     with db.cursor() as cursor:
-        cursor.execute("UPDATE audit_export SET progress = %s WHERE id = %s", [progress, export_id])
+        cursor.execute(
+            f"UPDATE {Export._meta.db_table} SET progress = %s WHERE id = %s",  # noqa: S608
+            [progress, export_id],
+        )
 
 
 # orjson turns integers past 64 bits into floats; such texts (rare) go to the json module.
@@ -355,9 +360,6 @@ def write_parquet(
 ) -> int:
     """Rows become Arrow batches CHUNK at a time, written as row groups of ROW_GROUP rows: at
     most one row group is held in memory."""
-    import pyarrow as pa
-    import pyarrow.parquet as pq
-
     schema = pa.schema([(n, _arrow_type(n)) for n in names])
     count, chunk, group = 0, [], []
     with pq.ParquetWriter(path, schema, compression="zstd") as writer:
@@ -381,14 +383,10 @@ def write_parquet(
 
 
 def _write_group(writer, batches: list, schema) -> None:
-    import pyarrow as pa
-
     writer.write_table(pa.Table.from_batches(batches, schema=schema), row_group_size=ROW_GROUP)
 
 
 def _arrow_type(name: str):
-    import pyarrow as pa
-
     types = {
         "decision_id": pa.int64(),
         "model_version": pa.int64(),
@@ -402,8 +400,6 @@ def _arrow_type(name: str):
 
 
 def _batch(rows: list[dict], names: list[str], schema):
-    import pyarrow as pa
-
     data = {n: [_cell(n, row[n]) for row in rows] for n in names}
     return pa.RecordBatch.from_pydict(data, schema=schema)
 

@@ -7,8 +7,9 @@ import threading
 import pytest
 from django.db import connection
 
-from audit import exports
-from audit.models import AuditEvent, Export
+from audit.models import AuditEvent
+from oversight import exports
+from oversight.models import Export
 from reviews import services as reviews
 from tests.fixtures import api, item
 

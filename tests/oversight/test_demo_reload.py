@@ -3,7 +3,7 @@ from __future__ import annotations
 import pytest
 from django.core.management import call_command
 
-from core import demo
+from oversight import demo
 from reviews.models import Decision
 
 pytestmark = pytest.mark.django_db

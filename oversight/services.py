@@ -1,0 +1,258 @@
+"""Decision-log exports: requested by auditors and services, written by a background job.
+
+The rows are the decisions the requester may see (reviews.selectors), read in one snapshot
+on PostgreSQL; the package carries a manifest and, for auditors, the audit bundle that
+`python -m audit.verify` checks offline.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import timedelta
+from pathlib import Path
+
+from django.conf import settings
+from django.contrib.auth.models import User
+from django.db import transaction
+from django.utils import timezone
+
+from audit import keys, record
+from audit.log import log_size
+from audit.models import Checkpoint
+from audit.services import checkpoint_sign
+from core import queueing
+from core.errors import ApplicationError
+from core.roles import AUDITOR, has_role
+from oversight import exports, tasks
+from oversight.models import Export
+from reviews.selectors import decisions_visible_to, may_see_groups
+
+logger = logging.getLogger(__name__)
+
+
+def export_request(
+    *,
+    actor: User,
+    format: str,
+    filters: dict | None = None,
+    pseudonymise: bool = False,
+    include_bundle: bool = False,
+) -> Export:
+    """Queue an export of the decisions the requester may see. Protected attributes go in,
+    and may be filtered on, only when the requester's role allows them; the audit bundle is
+    for auditors, and never with pseudonymised rows."""
+    clean = _checked_request(actor, format, filters, pseudonymise, include_bundle)
+    with transaction.atomic():
+        export = Export.objects.create(
+            requested_by=actor,
+            requested_at=timezone.now(),
+            format=format,
+            filters=clean,
+            pseudonymise=pseudonymise,
+            include_bundle=include_bundle,
+            include_groups=may_see_groups(actor),
+        )
+        record(
+            action="export.created",
+            actor=actor,
+            obj=export,
+            payload={
+                "format": format,
+                "filters": clean,
+                "pseudonymise": pseudonymise,
+                "include_bundle": include_bundle,
+                "include_groups": export.include_groups,
+            },
+        )
+        queueing.send_after_commit(tasks.run_export, export.pk)
+    return export
+
+
+GROUPS_REFUSED = (
+    "filtering by protected attributes is for roles that may see them (auditors): row counts "
+    "would reveal who belongs to which group"
+)
+BUNDLE_NOT_AUDITOR = (
+    "the audit bundle is for auditors only: it is the whole log up to the checkpoint, other "
+    "models' decisions included"
+)
+BUNDLE_PSEUDONYMISED = (
+    "the bundle carries the raw log, subject references included; it cannot be pseudonymised"
+)
+BUNDLE_NO_KEY = (
+    "the audit bundle needs a signed checkpoint, and no checkpoint signing key is configured "
+    "(set OVERSIGHT_SIGNING_KEY or run `manage.py audit_keygen`); export without the bundle"
+)
+
+
+def _checked_request(
+    actor: User, format: str, filters: dict | None, pseudonymise: bool, include_bundle: bool
+) -> dict:
+    """The clean filters; ApplicationError (400) naming every bad field otherwise."""
+    clean, errors = exports.check_filters(filters)
+    if format not in Export.Format.values:
+        errors["format"] = [f"must be one of {', '.join(Export.Format.values)}"]
+    if ("groups" in clean or "filters.groups" in errors) and not may_see_groups(actor):
+        errors["filters.groups"] = [GROUPS_REFUSED]
+    if include_bundle and not has_role(actor, AUDITOR):
+        errors["include_bundle"] = [BUNDLE_NOT_AUDITOR]
+    elif include_bundle and pseudonymise:
+        errors["include_bundle"] = [BUNDLE_PSEUDONYMISED]
+    if errors:
+        raise ApplicationError("Invalid export request.", code="invalid", status=400, fields=errors)
+    if include_bundle and not keys.configured():
+        raise ApplicationError(
+            f"No audit bundle: {BUNDLE_NO_KEY}.",
+            code="not_configured",
+            fields={"include_bundle": [BUNDLE_NO_KEY]},
+        )
+    return clean
+
+
+def export_run(*, export_id: int) -> Export:
+    """Write the export. Safe to run again: a finished export is left as it is."""
+    pending = [Export.Status.QUEUED, Export.Status.RUNNING]
+    if not Export.objects.filter(pk=export_id, status__in=pending).update(
+        status=Export.Status.RUNNING, progress=0
+    ):
+        return Export.objects.get(pk=export_id)
+    export = Export.objects.select_related("requested_by").get(pk=export_id)
+    try:
+        return _write_export(export)
+    except Exception as exc:
+        logger.exception("export %s failed", export_id)
+        with transaction.atomic():
+            Export.objects.filter(pk=export_id).update(
+                status=Export.Status.FAILED, error=str(exc)[:2000], finished_at=timezone.now()
+            )
+            record(action="export.failed", obj=export, payload={"error": str(exc)[:500]})
+        return Export.objects.get(pk=export_id)
+
+
+def _write_export(export: Export) -> Export:
+    checkpoint, cut_size = _cut_checkpoint(bundle=export.include_bundle)
+    workdir = Path(settings.EXPORT_DIR) / str(export.pk)
+    workdir.mkdir(parents=True, exist_ok=True)
+    data = workdir / f"decisions.{export.format}"
+    rows, snapshot_size, isolated = _write_rows(export, data)
+    manifest = exports.manifest(
+        export,
+        rows=rows,
+        data=data,
+        checkpoint=checkpoint,
+        log_size_at_cut=cut_size,
+        log_size_at_snapshot=snapshot_size,
+        isolated=isolated,
+    )
+    bundle = _bundle(workdir, checkpoint) if export.include_bundle else None
+    target = workdir / f"oversight-export-{export.pk}.zip"
+    exports.package(target, data, manifest, bundle)
+    data.unlink()
+    if bundle:
+        bundle["events"].unlink()
+    return _finish(export, target, rows, manifest)
+
+
+def _write_rows(export: Export, data: Path) -> tuple[int, int, bool]:
+    """Write the decision rows; returns (rows, the log's size when they were read, whether
+    they were read in one snapshot). The log's size is read first, in the same snapshot."""
+    with exports.consistent_read(export.pk) as (isolated, set_progress):
+        snapshot_size = log_size()
+        qs = exports.decisions(decisions_visible_to(export.requested_by), export.filters)
+        total = max(qs.count(), 1)
+
+        def tick(count: int) -> None:
+            if count % exports.CHUNK == 0:
+                set_progress(min(95, int(95 * count / total)))
+
+        rows = exports.WRITERS[export.format](
+            data,
+            exports.iter_rows(
+                qs, include_groups=export.include_groups, pseudonymise=export.pseudonymise
+            ),
+            exports.columns(export.include_groups),
+            tick,
+        )
+    return rows, snapshot_size, isolated
+
+
+def _cut_checkpoint(*, bundle: bool) -> tuple[Checkpoint | None, int]:
+    """Sign a checkpoint covering everything logged so far (if the log grew) and use it;
+    returns it with the log's size at the cut. Without a signing key there is no checkpoint:
+    the export goes on without one unless it must carry the bundle. So it does with a key named
+    for another log (the refusal to sign has raised its alert)."""
+    if not keys.configured():
+        if bundle:
+            raise ApplicationError(f"No audit bundle: {BUNDLE_NO_KEY}.", code="not_configured")
+        return None, log_size()
+    try:
+        checkpoint_sign()
+    except ApplicationError as exc:
+        if bundle or exc.code != "key_origin_mismatch":
+            raise
+        return None, log_size()
+    checkpoint = Checkpoint.objects.order_by("-tree_size").first()
+    return checkpoint, checkpoint.tree_size if checkpoint else 0
+
+
+def _bundle(workdir: Path, checkpoint: Checkpoint | None) -> dict:
+    if checkpoint is None:
+        raise ApplicationError("No audit bundle: the log is empty, there is no checkpoint.")
+    events = workdir / "events.jsonl"
+    exports.write_bundle_events(events, checkpoint.tree_size)
+    return {"events": events, "note": checkpoint.note, "vkey": keys.vkey()}
+
+
+def _finish(export: Export, target: Path, rows: int, manifest: dict) -> Export:
+    with transaction.atomic():
+        export.status, export.progress, export.rows = Export.Status.DONE, 100, rows
+        export.file_name, export.size_bytes = target.name, target.stat().st_size
+        export.sha256, export.manifest = exports.sha256_of(target), manifest
+        export.finished_at = timezone.now()
+        export.save()
+        record(
+            action="export.finished",
+            obj=export,
+            payload={
+                "rows": rows,
+                "sha256": export.sha256,
+                "data_sha256": manifest["sha256"],
+                "checkpoint_size": (manifest["checkpoint"] or {}).get("size"),
+                "log_size_at_snapshot": manifest["log_size_at_snapshot"],
+            },
+        )
+    return export
+
+
+def export_path(export: Export) -> Path:
+    return Path(settings.EXPORT_DIR) / str(export.pk) / export.file_name
+
+
+def export_download(*, export: Export, actor: User) -> Path:
+    """The packaged file of a finished export; the download is audited."""
+    if export.status != Export.Status.DONE:
+        raise ApplicationError(f"This export is {export.status}, not ready to download.")
+    path = export_path(export)
+    if not path.exists():
+        raise ApplicationError("The export's file is gone from the export directory.", status=410)
+    with transaction.atomic():
+        record(
+            action="export.downloaded", actor=actor, obj=export, payload={"sha256": export.sha256}
+        )
+    return path
+
+
+# A queued export whose hand-off to the broker was lost (the broker was down, the web process
+# died after commit) is sent again after this long by the sweep.
+REQUEUE_AFTER = timedelta(minutes=2)
+
+
+def exports_sweep(*, now=None) -> int:
+    """Send again the exports still queued a while after they were requested. Running one twice
+    is harmless: export_run claims the row with a conditional update."""
+    now = now or timezone.now()
+    stale = Export.objects.filter(
+        status=Export.Status.QUEUED, requested_at__lt=now - REQUEUE_AFTER
+    ).values_list("pk", flat=True)
+    sent = [pk for pk in stale[:100] if queueing.send(tasks.run_export, pk)]
+    return len(sent)

@@ -1,0 +1,210 @@
+"""Answers and settlement: a review confirms or overrides; agreement settles the decision,
+disagreement opens an adjudication, and the final outcome is set once."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from django.conf import settings
+from django.contrib.auth.models import User
+from django.db import transaction
+from django.utils import timezone
+
+from audit import record_many
+from core.errors import ApplicationError, invalid
+from reviews.models import Decision, GoldLabel, Review, ReviewTask
+from reviews.services.common import (
+    ADJUDICATION_PRIORITY,
+    CANCELLED,
+    CLAIMED,
+    DONE,
+    OPEN,
+    event,
+    held,
+    lock_decision,
+    open_adjudication,
+)
+
+
+@dataclass
+class Answer:
+    verdict: str | None
+    outcome: str | None
+    reason_code: str
+    rationale: str
+
+
+def _check_answer(task: ReviewTask, decision: Decision, given: Answer) -> Answer:
+    """Agree, or override with an outcome, a reason code and a rationale. A blind reviewer does
+    not know the model's answer, so gives an outcome and a rationale, and the verdict follows."""
+    labels = decision.model.labels
+    verdict, outcome = given.verdict, given.outcome
+    reason, rationale = (given.reason_code or "").strip(), (given.rationale or "").strip()
+    errors: dict[str, list[str]] = {}
+    if task.blind:
+        if outcome not in labels:
+            errors["outcome"] = [f"give your own outcome: one of {', '.join(labels)}"]
+        if not rationale:
+            errors["rationale"] = ["is required in blind review: say why"]
+        verdict = (
+            Review.Verdict.AGREE if outcome == decision.model_outcome else Review.Verdict.OVERRIDE
+        )
+        reason = reason or ("" if verdict == Review.Verdict.AGREE else "other")
+    elif verdict == Review.Verdict.AGREE:
+        outcome = decision.model_outcome
+    elif verdict == Review.Verdict.OVERRIDE:
+        if outcome not in labels:
+            errors["outcome"] = [f"must be one of {', '.join(labels)}"]
+        elif outcome == decision.model_outcome:
+            errors["outcome"] = [
+                f"the model already said {outcome}: that is agreeing, not overriding"
+            ]
+        if not rationale:
+            errors["rationale"] = ["is required when overriding: say why the model is wrong"]
+    else:
+        errors["verdict"] = ['must be "agree" or "override"']
+    codes = settings.REVIEW_REASON_CODES
+    if verdict == Review.Verdict.OVERRIDE and reason not in codes:
+        errors["reason_code"] = [f"must be one of {', '.join(codes)}"]
+    if len(rationale) > 5000:
+        errors["rationale"] = ["must be at most 5000 characters"]
+    if errors:
+        raise invalid(errors)
+    return Answer(verdict, outcome, reason if verdict == Review.Verdict.OVERRIDE else "", rationale)
+
+
+def review_submit(
+    *,
+    task_id: int,
+    reviewer: User,
+    verdict: str | None = None,
+    outcome: str | None = None,
+    reason_code: str = "",
+    rationale: str = "",
+) -> Review:
+    """Record the reviewer's answer; settle the decision when the answer settles it.
+
+    `verdict` is "agree" or "override" (with `outcome`, `reason_code` and `rationale`); in
+    blind review the reviewer gives `outcome` and `rationale`, and the verdict follows."""
+    now = timezone.now()
+    given = Answer(verdict, outcome, reason_code, rationale)
+    with transaction.atomic():
+        decision = lock_decision(task_id)  # the decision first, then the task (see there)
+        task = held(task_id, reviewer, now)
+        answer = _check_answer(task, decision, given)
+        review = _store_review(task, decision, answer, reviewer, now)
+        task.state, task.closed_at = DONE, now
+        task.save(update_fields=["state", "closed_at"])
+        events = [
+            event(
+                "review.submitted",
+                reviewer,
+                task,
+                review=review.pk,
+                verdict=review.verdict,
+                outcome=review.outcome,
+                agrees_with_model=review.agrees_with_model,
+                reason_code=review.reason_code,
+                rationale=review.rationale,
+                seconds_spent=review.seconds_spent,
+                model_hidden=review.model_hidden,
+                gold=review.is_gold,
+            )
+        ]
+        if not task.is_gold:
+            events += _settle(decision, task, review, now)
+        record_many(events)
+    return review
+
+
+def _store_review(
+    task: ReviewTask, decision: Decision, answer: Answer, reviewer: User, now: datetime
+) -> Review:
+    gold = GoldLabel.objects.filter(decision=decision).first() if task.is_gold else None
+    return Review.objects.create(
+        task=task,
+        decision=decision,
+        reviewer=reviewer,
+        kind=task.kind,
+        verdict=answer.verdict,
+        outcome=answer.outcome,
+        agrees_with_model=answer.outcome == decision.model_outcome,
+        reason_code=answer.reason_code,
+        rationale=answer.rationale,
+        seconds_spent=round((now - task.claimed_at).total_seconds(), 3),
+        model_hidden=task.blind,
+        is_gold=task.is_gold,
+        gold_correct=(answer.outcome == gold.outcome) if gold else None,
+        created_at=now,
+    )
+
+
+def _settle(decision: Decision, task: ReviewTask, review: Review, now: datetime) -> list[dict]:
+    """After a review: finalize, open an adjudication, or wait for the other reviewer."""
+    K, By = ReviewTask.Kind, Decision.FinalizedBy
+    tasks = list(decision.tasks.filter(is_gold=False).only("kind", "state"))  # read once
+    if task.kind in (K.ADJUDICATION, K.APPEAL):
+        by = By.ADJUDICATOR if task.kind == K.ADJUDICATION else By.APPEAL
+        return _finalize(decision, review, by, now, tasks)
+    if any(t.kind == K.ADJUDICATION and t.state in (OPEN, CLAIMED) for t in tasks):
+        # Someone escalated, or the reviewers already disagreed: a senior settles it. This
+        # answer is on record for them, and never overrules them.
+        return []
+    sibling_kind = K.SECOND_OPINION if task.kind == K.INITIAL else K.INITIAL
+    siblings = [t.pk for t in tasks if t.kind == sibling_kind and t.state != CANCELLED]
+    if not siblings:
+        return _finalize(decision, review, By.REVIEWER, now, tasks)
+    other = Review.objects.filter(task__in=siblings).first()
+    if other is None:
+        return []  # two independent reviews are required; wait for the other one
+    if other.outcome == review.outcome:
+        return _finalize(decision, review, By.REVIEWER, now, tasks)
+    adjudication = open_adjudication(
+        decision,
+        now,
+        priority=ADJUDICATION_PRIORITY,
+        note=f"The reviewers disagree: {other.outcome} and {review.outcome}.",
+    )
+    return [
+        event(
+            "task.opened",
+            None,
+            adjudication,
+            reason="disagreement",
+            outcomes=sorted([other.outcome, review.outcome]),
+        )
+    ]
+
+
+def _finalize(
+    decision: Decision, review: Review, by: str, now: datetime, tasks: list[ReviewTask]
+) -> list[dict]:
+    """Set the final outcome, once; close the decision's other open work."""
+    settled = Decision.objects.filter(pk=decision.pk, finalized_at=None).update(
+        status=Decision.Status.FINAL,
+        final_outcome=review.outcome,
+        finalized_by=by,
+        finalized_by_user=review.reviewer,
+        finalized_at=now,
+    )
+    if not settled:
+        raise ApplicationError("This decision was already final; nothing was changed.")
+    leftovers = [t.pk for t in tasks if t.state in (OPEN, CLAIMED) and t.pk != review.task_id]
+    if leftovers:
+        ReviewTask.objects.filter(pk__in=leftovers).update(state=CANCELLED, closed_at=now)
+    return [
+        {
+            "action": "decision.finalized",
+            "actor": review.reviewer,
+            "obj": decision,
+            "payload": {
+                "final_outcome": review.outcome,
+                "model_outcome": decision.model_outcome,
+                "overridden": review.outcome != decision.model_outcome,
+                "finalized_by": by,
+                "review": review.pk,
+                "cancelled_tasks": leftovers,
+            },
+        }
+    ]
