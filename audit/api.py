@@ -19,8 +19,8 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from audit import keys, merkle, selectors
-from audit.models import Checkpoint
+from audit import keys, merkle, selectors, services
+from audit.models import Alert, Checkpoint
 from audit.tree import StoredTree, sealed_size
 from core import roles as r
 from core.errors import ApplicationError, invalid
@@ -210,3 +210,79 @@ class ConsistencyProofApi(APIView):
                 "proof": [h.hex() for h in tree.consistency_proof(old, new)],
             }
         )
+
+
+# --- alerts ------------------------------------------------------------------------------------
+
+
+class AlertOut(serializers.ModelSerializer):
+    state = serializers.ChoiceField(choices=["open", "acknowledged", "resolved"])
+    acknowledged_by = serializers.CharField(source="acknowledged_by.username", default=None)
+    resolved_by = serializers.CharField(source="resolved_by.username", default=None)
+
+    class Meta:
+        model = Alert
+        fields = [
+            "id", "kind", "scope", "message", "state", "created_at", "acknowledged_at",
+            "acknowledged_by", "resolved_at", "resolved_by", "notes",
+        ]  # fmt: skip
+
+
+class AlertNoteIn(serializers.Serializer):
+    note = serializers.CharField(allow_blank=True, max_length=2000, required=False, default="")
+
+
+class AlertListApi(APIView):
+    """Alerts, newest first: `?state=open|acknowledged|resolved`, `?kind=`, `?scope=`."""
+
+    permission_classes = [role_permission(r.AUDITOR)]
+
+    class Filters(serializers.Serializer):
+        state = serializers.ChoiceField(["open", "acknowledged", "resolved"], required=False)
+        kind = serializers.CharField(required=False, max_length=50)
+        scope = serializers.CharField(required=False, max_length=100)
+
+    class Pagination(CursorPagination):
+        ordering = "-id"
+        page_size = 100
+
+    @extend_schema(parameters=[Filters], responses=AlertOut(many=True))
+    def get(self, request: Request) -> Response:
+        filters = self.Filters(data=request.query_params)
+        filters.is_valid(raise_exception=True)
+        alerts = selectors.alerts(**filters.validated_data).select_related(
+            "acknowledged_by", "resolved_by"
+        )
+        paginator = self.Pagination()
+        page = paginator.paginate_queryset(alerts, request, view=self)
+        return paginator.get_paginated_response(AlertOut(page, many=True).data)
+
+
+class AlertAcknowledgeApi(APIView):
+    """Say that someone is looking at an alert (it stays open), with an optional note."""
+
+    permission_classes = [role_permission(r.AUDITOR)]
+
+    @extend_schema(request=AlertNoteIn, responses=AlertOut)
+    def post(self, request: Request, alert_id: int) -> Response:
+        data = AlertNoteIn(data=request.data)
+        data.is_valid(raise_exception=True)
+        alert = services.alert_acknowledge(
+            alert_id=alert_id, actor=request.user, note=data.validated_data["note"]
+        )
+        return Response(AlertOut(alert).data)
+
+
+class AlertResolveApi(APIView):
+    """Close an alert with a note saying what was found or done (required)."""
+
+    permission_classes = [role_permission(r.AUDITOR)]
+
+    @extend_schema(request=AlertNoteIn, responses=AlertOut)
+    def post(self, request: Request, alert_id: int) -> Response:
+        data = AlertNoteIn(data=request.data)
+        data.is_valid(raise_exception=True)
+        alert = services.alert_resolve(
+            alert_id=alert_id, actor=request.user, note=data.validated_data["note"]
+        )
+        return Response(AlertOut(alert).data)

@@ -14,4 +14,11 @@ urlpatterns = [
     path(
         "audit/proofs/consistency/", api.ConsistencyProofApi.as_view(), name="api-audit-consistency"
     ),
+    path("alerts/", api.AlertListApi.as_view(), name="api-alerts"),
+    path(
+        "alerts/<int:alert_id>/acknowledge/",
+        api.AlertAcknowledgeApi.as_view(),
+        name="api-alert-acknowledge",
+    ),
+    path("alerts/<int:alert_id>/resolve/", api.AlertResolveApi.as_view(), name="api-alert-resolve"),
 ]

@@ -1,6 +1,8 @@
 from __future__ import annotations
 
+from django.conf import settings
 from django.db import models
+from django.db.models import Q
 
 from audit.canonical import event_text, format_time
 
@@ -121,15 +123,41 @@ class Checkpoint(models.Model):
 
 
 class Alert(models.Model):
-    """Something an auditor must look at (a refused checkpoint, a failed verification)."""
+    """Something a person must look at (a refused checkpoint, a failed verification, a dead
+    message, a gap between groups). Open until a person resolves it, with a note; one open
+    alert per kind and scope, so a condition that persists does not pile up alerts."""
 
     kind = models.CharField(max_length=50)
+    # What it is about, e.g. "model:mortgage-approval"; "" for the log itself.
+    scope = models.CharField(max_length=100, blank=True)
     message = models.TextField()
     created_at = models.DateTimeField()
+    acknowledged_at = models.DateTimeField(null=True, blank=True)
+    acknowledged_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
     resolved_at = models.DateTimeField(null=True, blank=True)
+    resolved_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    # What the people who acknowledged and resolved it wrote, one line each.
+    notes = models.TextField(blank=True)
 
     class Meta:
-        ordering = ["-created_at"]
+        ordering = ["-created_at", "-id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["kind", "scope"],
+                condition=Q(resolved_at__isnull=True) & ~Q(scope=""),
+                name="one_open_alert_per_kind_and_scope",
+            ),
+        ]
 
     def __str__(self) -> str:
         return f"{self.kind}: {self.message[:60]}"
+
+    @property
+    def state(self) -> str:
+        if self.resolved_at:
+            return "resolved"
+        return "acknowledged" if self.acknowledged_at else "open"

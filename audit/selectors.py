@@ -1,7 +1,9 @@
 from __future__ import annotations
 
+from django.db.models import QuerySet
+
 from audit import merkle
-from audit.models import AuditEvent, ChainVerification, Checkpoint
+from audit.models import Alert, AuditEvent, ChainVerification, Checkpoint
 from audit.tree import StoredTree
 from core.errors import ApplicationError
 
@@ -56,3 +58,20 @@ def object_proof(*, object_type: str, object_id: int | str) -> dict:
         else None,
         "events": events,
     }
+
+
+def alerts(
+    *, state: str | None = None, kind: str | None = None, scope: str | None = None
+) -> QuerySet[Alert]:
+    qs = Alert.objects.all()
+    if state == "resolved":
+        qs = qs.exclude(resolved_at=None)
+    elif state == "acknowledged":
+        qs = qs.filter(resolved_at=None).exclude(acknowledged_at=None)
+    elif state == "open":
+        qs = qs.filter(resolved_at=None, acknowledged_at=None)
+    if kind:
+        qs = qs.filter(kind=kind)
+    if scope:
+        qs = qs.filter(scope=scope)
+    return qs

@@ -6,7 +6,8 @@ import logging
 from datetime import timedelta
 
 from django.conf import settings
-from django.db import transaction
+from django.contrib.auth.models import User
+from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 # tasks imports this module too; both are complete by the time either is called.
@@ -15,7 +16,7 @@ from audit.log import Actor, actor_label
 from audit.models import Alert, ChainVerification, Checkpoint
 from audit.verification import verify_log
 from core import queueing
-from core.errors import ApplicationError
+from core.errors import ApplicationError, invalid, not_found
 
 logger = logging.getLogger(__name__)
 
@@ -178,15 +179,73 @@ def _store_checkpoint(size: int, root: bytes, signer: str) -> Checkpoint:
     )
 
 
-def alert_raise(*, kind: str, message: str) -> Alert:
-    """Raise an alert for auditors, once while it stays unresolved."""
-    logger.error("audit alert %s: %s", kind, message)
+def alert_raise(*, kind: str, message: str, scope: str = "") -> Alert:
+    """Raise an alert for auditors. While it is unresolved, raising it again changes nothing:
+    one open alert per kind and scope (per kind and message when there is no scope)."""
+    logger.error("alert %s %s: %s", kind, scope, message)
+    same = {"kind": kind, "scope": scope} if scope else {"kind": kind, "message": message}
+    try:
+        with transaction.atomic():
+            existing = Alert.objects.filter(**same, resolved_at=None).first()
+            if existing is not None:
+                return existing
+            alert = Alert.objects.create(
+                kind=kind, scope=scope, message=message, created_at=timezone.now()
+            )
+            record(
+                action="alert.raised",
+                obj=alert,
+                payload={"kind": kind, "scope": scope, "message": message},
+            )
+    except IntegrityError:
+        # Raised at the same moment elsewhere (the database keeps one open per scope).
+        return Alert.objects.get(**same, resolved_at=None)
+    return alert
+
+
+def _alert_locked(alert_id: int) -> Alert:
+    alert = Alert.objects.select_for_update().filter(pk=alert_id).first()
+    if alert is None:
+        raise not_found("No such alert.")
+    if alert.resolved_at is not None:
+        raise ApplicationError(
+            f"This alert was resolved at {alert.resolved_at:%Y-%m-%d %H:%M} UTC.", code="resolved"
+        )
+    return alert
+
+
+def _noted(alert: Alert, actor: User, verb: str, note: str) -> str:
+    line = f"{timezone.now():%Y-%m-%d %H:%M} UTC, {actor.get_username()} {verb}: {note}"
+    return f"{alert.notes}\n{line}".strip()
+
+
+def alert_acknowledge(*, alert_id: int, actor: User, note: str = "") -> Alert:
+    """Someone is looking at it: the alert stays open, marked as acknowledged, with the note."""
+    note = (note or "").strip()
+    if len(note) > 2000:
+        raise invalid({"note": ["must be at most 2000 characters"]})
     with transaction.atomic():
-        existing = Alert.objects.filter(kind=kind, message=message, resolved_at=None).first()
-        if existing is not None:
-            return existing
-        alert = Alert.objects.create(kind=kind, message=message, created_at=timezone.now())
-        record(action="alert.raised", obj=alert, payload={"kind": kind, "message": message})
+        alert = _alert_locked(alert_id)
+        if alert.acknowledged_at is not None:
+            raise ApplicationError("This alert is already acknowledged.", code="acknowledged")
+        alert.acknowledged_at, alert.acknowledged_by = timezone.now(), actor
+        alert.notes = _noted(alert, actor, "acknowledged", note or "(no note)")
+        alert.save(update_fields=["acknowledged_at", "acknowledged_by", "notes"])
+        record(action="alert.acknowledged", actor=actor, obj=alert, payload={"note": note})
+    return alert
+
+
+def alert_resolve(*, alert_id: int, actor: User, note: str) -> Alert:
+    """Close the alert, saying what was done (required: the next auditor reads it)."""
+    note = (note or "").strip()
+    if not note or len(note) > 2000:
+        raise invalid({"note": ["say what was found or done (1 to 2000 characters)"]})
+    with transaction.atomic():
+        alert = _alert_locked(alert_id)
+        alert.resolved_at, alert.resolved_by = timezone.now(), actor
+        alert.notes = _noted(alert, actor, "resolved", note)
+        alert.save(update_fields=["resolved_at", "resolved_by", "notes"])
+        record(action="alert.resolved", actor=actor, obj=alert, payload={"note": note})
     return alert
 
 

@@ -7,4 +7,6 @@ urlpatterns = [
     path("", views.home, name="home"),
     path("verify/", views.verify_now, name="verify"),
     path("events/", views.events, name="events"),
+    path("alerts/<int:alert_id>/acknowledge/", views.alert_acknowledge, name="alert-acknowledge"),
+    path("alerts/<int:alert_id>/resolve/", views.alert_resolve, name="alert-resolve"),
 ]

@@ -19,7 +19,9 @@ def home(request: HttpRequest) -> HttpResponse:
     context = selectors.chain_status()
     context["recent"] = AuditEvent.objects.order_by("-seq")[:15]
     context["checkpoint"] = Checkpoint.objects.order_by("-tree_size").first()
-    context["alerts"] = Alert.objects.filter(resolved_at=None)[:20]
+    context["alerts"] = Alert.objects.filter(resolved_at=None).select_related("acknowledged_by")[
+        :20
+    ]
     try:
         context["public_key"] = keys.public_key()
     except ApplicationError as exc:
@@ -59,3 +61,25 @@ def events(request: HttpRequest) -> HttpResponse:
     return render(
         request, "audit/events.html", {"form": form, "page": page, "query": query.urlencode()}
     )
+
+
+@require_POST
+@role_required(AUDITOR)
+def alert_acknowledge(request: HttpRequest, alert_id: int) -> HttpResponse:
+    return _alert_action(request, services.alert_acknowledge, alert_id, "acknowledged")
+
+
+@require_POST
+@role_required(AUDITOR)
+def alert_resolve(request: HttpRequest, alert_id: int) -> HttpResponse:
+    return _alert_action(request, services.alert_resolve, alert_id, "resolved")
+
+
+def _alert_action(request: HttpRequest, action, alert_id: int, done: str) -> HttpResponse:
+    try:
+        action(alert_id=alert_id, actor=request.user, note=request.POST.get("note", ""))
+    except ApplicationError as exc:
+        messages.error(request, exc.message)
+    else:
+        messages.success(request, f"Alert {alert_id} {done}.")
+    return redirect("audit:home")

@@ -13,6 +13,7 @@ from django.utils import timezone
 
 from audit import record_many
 from core.errors import ApplicationError, invalid
+from reviews import hooks
 from reviews.models import Decision, GoldLabel, Review, ReviewTask
 from reviews.services.common import (
     ADJUDICATION_PRIORITY,
@@ -115,7 +116,26 @@ def review_submit(
         if not task.is_gold:
             events += _settle(decision, task, review, now)
         record_many(events)
+        if decision.finalized_at == now:  # this answer settled it
+            hooks.settled(
+                hooks.Settlement(
+                    decision=decision,
+                    outcome=review.outcome,
+                    source=SOURCES[decision.finalized_by],
+                    by=reviewer,
+                    at=now,
+                    review=review,
+                )
+            )
     return review
+
+
+# What kind of human outcome settled a decision, by who finalized it.
+SOURCES = {
+    Decision.FinalizedBy.REVIEWER: "review",
+    Decision.FinalizedBy.ADJUDICATOR: "adjudication",
+    Decision.FinalizedBy.APPEAL: "appeal",
+}
 
 
 def _store_review(
@@ -143,7 +163,7 @@ def _store_review(
 def _settle(decision: Decision, task: ReviewTask, review: Review, now: datetime) -> list[dict]:
     """After a review: finalize, open an adjudication, or wait for the other reviewer."""
     K, By = ReviewTask.Kind, Decision.FinalizedBy
-    tasks = list(decision.tasks.filter(is_gold=False).only("kind", "state"))  # read once
+    tasks = list(decision.tasks.filter(is_gold=False).only("decision_id", "kind", "state"))
     if task.kind in (K.ADJUDICATION, K.APPEAL):
         by = By.ADJUDICATOR if task.kind == K.ADJUDICATION else By.APPEAL
         return _finalize(decision, review, by, now, tasks)
@@ -190,6 +210,12 @@ def _finalize(
     )
     if not settled:
         raise ApplicationError("This decision was already final; nothing was changed.")
+    decision.status, decision.final_outcome, decision.finalized_by = (
+        Decision.Status.FINAL,
+        review.outcome,
+        by,
+    )
+    decision.finalized_by_user, decision.finalized_at = review.reviewer, now
     leftovers = [t.pk for t in tasks if t.state in (OPEN, CLAIMED) and t.pk != review.task_id]
     if leftovers:
         ReviewTask.objects.filter(pk__in=leftovers).update(state=CANCELLED, closed_at=now)

@@ -21,7 +21,7 @@ from models_registry import explain, scoring
 from models_registry.artifacts import class_labels, estimator_for
 from models_registry.models import RoutingPolicy
 from models_registry.selectors import current_policy
-from reviews import intake, routing
+from reviews import hooks, intake, routing
 from reviews.models import ActiveLearningDay, Decision, ProtectedAttribute, ReviewTask
 
 MAX_BULK = 1000
@@ -237,6 +237,7 @@ def _store(scored: list[_Scored], actor: User) -> dict[tuple, Decision]:
             for s, d in zip(scored, decisions, strict=True)
         ]
     )
+    hooks.ingested(decisions)
     return {s.item.key: d for s, d in zip(scored, decisions, strict=True)}
 
 

@@ -432,3 +432,21 @@ def test_the_database_refuses_one_reviewer_two_tasks_of_one_decision(
     ReviewTask.objects.filter(pk=first.pk).update(assignee=alice, state="done")
     with pytest.raises(IntegrityError), transaction.atomic():
         ReviewTask.objects.filter(pk=second.pk).update(assignee=alice, state="claimed")
+
+
+def test_a_settlement_is_announced_in_its_transaction_and_only_then(
+    tiny_model, service, erin, alice, monkeypatch
+):
+    from reviews import hooks
+
+    heard = []
+    monkeypatch.setattr(hooks, "_settled", [heard.append])
+    routed(tiny_model, service, erin)
+    task_id = api(alice).post(CLAIM).json()["id"]
+    submit(alice, task_id, verdict="agree")
+    (settlement,) = heard
+    decision = Decision.objects.get()
+    assert (settlement.decision.pk, settlement.outcome, settlement.source, settlement.by) == (
+        decision.pk, decision.final_outcome, "review", alice
+    )  # fmt: skip
+    assert settlement.review.task_id == task_id and settlement.at == decision.finalized_at
