@@ -14,7 +14,6 @@ from drf_spectacular.utils import (
     inline_serializer,
 )
 from rest_framework import serializers
-from rest_framework.pagination import CursorPagination
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -24,6 +23,7 @@ from audit.models import Alert, Checkpoint
 from audit.tree import StoredTree, sealed_size
 from core import roles as r
 from core.errors import ApplicationError, invalid
+from core.pagination import CursorPagination
 from core.permissions import role_permission
 
 READERS = (r.AUDITOR, r.MODEL_SERVICE)
@@ -128,6 +128,9 @@ class CheckpointListApi(APIView):
         return paginator.get_paginated_response(CheckpointOut(page, many=True).data)
 
 
+WHOLE_FROM_0 = {"type": "integer", "minimum": 0, "maximum": 2**63 - 1}
+WHOLE_FROM_1 = {"type": "integer", "minimum": 1, "maximum": 2**63 - 1}
+
 # ASCII digits only: str.isdigit() also takes "²" and "١", which int() then refuses or
 # reads; 19 digits is as far as a 64-bit tree size goes.
 _WHOLE_NUMBER = re.compile(r"[0-9]{1,19}")
@@ -157,7 +160,10 @@ class InclusionProofApi(APIView):
     permission_classes = [role_permission(*READERS)]
 
     @extend_schema(
-        parameters=[OpenApiParameter("seq", int, required=True), OpenApiParameter("size", int)],
+        parameters=[
+            OpenApiParameter("seq", WHOLE_FROM_1, required=True, description="event number"),
+            OpenApiParameter("size", WHOLE_FROM_1, description="default: the latest checkpoint"),
+        ],
         responses=InclusionOut,
     )
     def get(self, request: Request) -> Response:
@@ -190,8 +196,8 @@ class ConsistencyProofApi(APIView):
 
     @extend_schema(
         parameters=[
-            OpenApiParameter("from", int, required=True),
-            OpenApiParameter("to", int, required=True),
+            OpenApiParameter("from", WHOLE_FROM_0, required=True),
+            OpenApiParameter("to", WHOLE_FROM_1, required=True),
         ],
         responses=ConsistencyOut,
     )

@@ -8,6 +8,7 @@ REDIS_URL (the Celery broker), DJANGO_DEBUG=0, DJANGO_SECRET_KEY and DJANGO_ALLO
 from __future__ import annotations
 
 import os
+from datetime import timedelta
 from pathlib import Path
 from urllib.parse import parse_qsl, unquote, urlsplit
 
@@ -77,6 +78,7 @@ INSTALLED_APPS = [
     "whitenoise.runserver_nostatic",
     "django.contrib.staticfiles",
     "rest_framework",
+    "axes",
     "drf_spectacular",
     "drf_spectacular_sidecar",
     # Oversight's apps, lowest layer first (each imports only those above it in this list;
@@ -94,14 +96,66 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "csp.middleware.CSPMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    # Body size per endpoint and unstorable text, before any view (needs request.user).
+    "core.middleware.RequestGuard",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # Login lockouts (django-axes); last, as it asks.
+    "axes.middleware.AxesMiddleware",
 ]
+
+# Request bodies: 2.5 MB unless an endpoint takes more. The bulk ingest takes its documented
+# maximum, 1,000 items of at most REVIEW_MAX_ITEM_BYTES each (refused by item beyond that); an
+# appeal may carry a 5 MB attachment; a version upload its artifact and training data.
+MAX_ITEM_BYTES = envint("MAX_ITEM_BYTES", 32 * 1024)
+REQUEST_BODY_LIMIT = envint("REQUEST_BODY_LIMIT", 2_621_440)
+REQUEST_BODY_LIMITS = [
+    (r"^/api/v1/decisions/bulk/$", 1000 * MAX_ITEM_BYTES + 64 * 1024),
+    (r"^/api/v1/decisions/\d+/appeal/$", 6 * 1024 * 1024),
+    (r"^/my-decision/appeal/$", 6 * 1024 * 1024),
+    (r"^/api/v1/models/[^/]+/versions/$", envint("VERSION_UPLOAD_MAX_BYTES", 200 * 1024 * 1024)),
+    (r"^/models/[^/]+/versions/", envint("VERSION_UPLOAD_MAX_BYTES", 200 * 1024 * 1024)),
+]
+# Django's own cap on non-file body data must not refuse first what the table above admits.
+DATA_UPLOAD_MAX_MEMORY_SIZE = max(size for _, size in REQUEST_BODY_LIMITS)
+
+# Login lockouts: after LOGIN_FAILURE_LIMIT failed logins for one account, or from one address,
+# that account (or address) cannot log in for LOGIN_LOCKOUT_MINUTES. Attempts are kept in the
+# database (shared by every web process); failures and lockouts are audited (accounts app).
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+AXES_FAILURE_LIMIT = envint("LOGIN_FAILURE_LIMIT", 5)
+AXES_COOLOFF_TIME = timedelta(minutes=envint("LOGIN_LOCKOUT_MINUTES", 15))
+AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]
+AXES_RESET_ON_SUCCESS = True
+AXES_LOCKOUT_TEMPLATE = "registration/locked_out.html"
+AXES_VERBOSE = False
+AXES_IPWARE_PROXY_COUNT = envint("DJANGO_PROXY_COUNT", 0) or None
+
+# Content-Security-Policy: scripts, styles, images and forms from this site only; no inline
+# script or style anywhere (the pages carry none), no framing.
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": ["'self'"],
+        "script-src": ["'self'"],
+        "style-src": ["'self'"],
+        "img-src": ["'self'", "data:"],
+        "font-src": ["'self'"],
+        "connect-src": ["'self'"],
+        "object-src": ["'none'"],
+        "base-uri": ["'none'"],
+        "form-action": ["'self'"],
+        "frame-ancestors": ["'none'"],
+    }
+}
 
 ROOT_URLCONF = "config.urls"
 WSGI_APPLICATION = "config.wsgi.application"
@@ -201,7 +255,17 @@ REST_FRAMEWORK = {
     "DEFAULT_SCHEMA_CLASS": "core.api_schema.OversightAutoSchema",
     "EXCEPTION_HANDLER": "core.errors.api_exception_handler",
     "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
+    "DEFAULT_PAGINATION_CLASS": None,
+    # Per token (or person), and per address for requests without credentials; counted in
+    # the shared cache (Redis in production). 429 with Retry-After beyond.
+    "DEFAULT_THROTTLE_CLASSES": ["core.throttling.CallerThrottle", "core.throttling.AnonThrottle"],
+    "DEFAULT_THROTTLE_RATES": {
+        "caller": os.environ.get("API_RATE_PER_CALLER") or "6000/minute",
+        "anon": os.environ.get("API_RATE_ANONYMOUS") or "120/minute",
+    },
 }
+# Wrong API tokens from one address, per minute, before it gets 429s (token guessing).
+API_BAD_TOKENS_PER_MINUTE = envint("API_BAD_TOKENS_PER_MINUTE", 20)
 if DEBUG:
     REST_FRAMEWORK["DEFAULT_RENDERER_CLASSES"].append(
         "rest_framework.renderers.BrowsableAPIRenderer"
@@ -225,6 +289,18 @@ SPECTACULAR_SETTINGS = {
 
 # Celery: Redis when REDIS_URL is set; otherwise tasks run eagerly in-process.
 REDIS_URL = os.environ.get("REDIS_URL", "").strip()
+
+# The cache holds throttling counters: Redis when REDIS_URL is set (shared by every web
+# process), else this process's memory (the embedded default serves from one process).
+CACHES = {
+    "default": {
+        "BACKEND": "django.core.cache.backends.redis.RedisCache",
+        "LOCATION": REDIS_URL,
+        "KEY_PREFIX": "oversight-cache",
+    }
+    if REDIS_URL
+    else {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}
+}
 CELERY_BROKER_URL = REDIS_URL or "memory://"
 CELERY_TASK_ALWAYS_EAGER = not REDIS_URL
 CELERY_TASK_EAGER_PROPAGATES = True

@@ -1,6 +1,6 @@
 from django.contrib import admin
-from django.urls import include, path
-from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+from django.urls import include, path, re_path
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
 from core import views as core_views
 
@@ -16,10 +16,12 @@ urlpatterns = [
     path("accounts/", include("django.contrib.auth.urls")),
     path("admin/", admin.site.urls),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
-    path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="api-docs"),
+    path("api/docs/", SpectacularSwaggerSplitView.as_view(url_name="schema"), name="api-docs"),
     path("api/v1/", include(api_v1)),
     path("models/", include("models_registry.urls")),
     path("review/", include("reviews.urls")),
     path("audit/", include("audit.urls")),
     path("", include("oversight.urls")),
+    # Last: any other /api/ path is a JSON 404, not an HTML page.
+    re_path(r"^api/(?P<rest>.*)$", core_views.api_not_found, name="api-not-found"),
 ]

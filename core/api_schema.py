@@ -2,7 +2,8 @@
 
 - Every operation documents its error responses, all with the one body of core.errors
   (`{"error": {"code", "message", "fields"}}`): 400 when it takes input, 401/403 when it needs
-  a role, 404 when its path names an object, 409 when it changes state.
+  a role, 404 when its path names an object, 409 when it changes state, 413 when it takes a
+  body, and 414 and 429 everywhere (the web server's URL limit, the throttles).
 - An APIView that pages by hand declares its paginator as a nested `Pagination` class; its
   list is documented as the page it returns ({next, previous, results}), not a bare array.
 - An output field whose default is None (a missing related object) is nullable.
@@ -26,6 +27,11 @@ ERRORS = {
     "404": "No such object, or none that you may see.",
     "409": "Not possible in the current state (already done, or an idempotency key reused "
     "with a different body); nothing was changed.",
+    "413": "The request body is larger than this endpoint takes (see its description; 2.5 MB "
+    "unless stated); nothing was read.",
+    "414": "The URL is too long (the web server's limit, 4,094 bytes for the request line).",
+    "429": "Too many requests from this token, person or address; wait the number of seconds "
+    "in the Retry-After header.",
 }
 CHANGES = ("POST", "PUT", "PATCH", "DELETE")
 
@@ -51,7 +57,9 @@ class OversightAutoSchema(AutoSchema):
             codes.append("404")
         if self.method in CHANGES:
             codes.append("409")
-        return codes
+        if self._takes_a_body():
+            codes.append("413")
+        return [*codes, "414", "429"]
 
     def _takes_a_body(self) -> bool:
         return self.method in ("POST", "PUT", "PATCH") and self.get_request_serializer() is not None

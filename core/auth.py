@@ -8,6 +8,7 @@ from django.utils import timezone
 from rest_framework import authentication, exceptions
 from rest_framework.request import Request
 
+from core import throttling
 from core.models import ServiceToken
 from core.tokens import digest
 
@@ -23,16 +24,19 @@ class ServiceTokenAuthentication(authentication.BaseAuthentication):
         parts = authentication.get_authorization_header(request).split()
         if not parts or parts[0].lower().decode(errors="replace") not in self.keywords:
             return None
+        throttling.guessing_stopped(request)
         if len(parts) != 2:
             raise exceptions.AuthenticationFailed("Authorization header must be 'Token <token>'.")
         try:
             token = parts[1].decode()
         except UnicodeDecodeError:
+            throttling.bad_token_seen(request)
             raise exceptions.AuthenticationFailed("Invalid token.") from None
         service_token = (
             ServiceToken.objects.select_related("user").filter(digest=digest(token)).first()
         )
         if service_token is None or service_token.revoked_at is not None:
+            throttling.bad_token_seen(request)
             raise exceptions.AuthenticationFailed("Invalid or revoked token.")
         if not service_token.user.is_active:
             raise exceptions.AuthenticationFailed("The token's service is disabled.")

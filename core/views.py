@@ -1,10 +1,11 @@
 from __future__ import annotations
 
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import render
-from django.urls import reverse
+from django.urls import Resolver404, resolve, reverse
 
 from core import roles as r
+from core.errors import error_body
 
 # Where each role works, in the order the home page lists them.
 PLACES = [
@@ -25,3 +26,20 @@ def home(request: HttpRequest) -> HttpResponse:
             seen.add(name)
             places.append({"url": reverse(name), "title": title, "text": text, "role": role})
     return render(request, "core/home.html", {"places": places})
+
+
+def api_not_found(request: HttpRequest, rest: str = "") -> JsonResponse:
+    """Any /api/ path that names no endpoint: a JSON 404 in the API's error shape (with a hint
+    when only the final slash is missing), not Django's HTML page."""
+    message = f"No endpoint at {request.path}."
+    if not request.path.endswith("/") and _is_endpoint(request.path + "/"):
+        message += f" Did you mean {request.path}/ (with the final slash)?"
+    message += " The API is described at /api/schema/ and /api/docs/."
+    return JsonResponse(error_body("not_found", message), status=404)
+
+
+def _is_endpoint(path: str) -> bool:
+    try:
+        return resolve(path).func is not api_not_found
+    except Resolver404:
+        return False

@@ -99,7 +99,10 @@ def _model_create(*, name: str, **fields: Any) -> MLModel:
     except IntegrityError:
         if not MLModel.objects.filter(name=name).exists():
             raise
-        raise ApplicationError(f"A model named {name!r} is already registered.") from None
+        # Whoever asks may not see that model: say only that the name is taken.
+        raise ApplicationError(
+            f"The name {name!r} is not available; choose another.", code="name_not_available"
+        ) from None
 
 
 def _owner_for(actor: Actor, owner: User | None, errors: dict[str, list[str]]) -> User | None:

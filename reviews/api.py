@@ -7,7 +7,6 @@ from django.http import Http404
 from django.shortcuts import get_object_or_404
 from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
 from rest_framework import serializers, status
-from rest_framework.pagination import CursorPagination
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -18,10 +17,11 @@ from audit.selectors import object_proof
 from audit.services import viewed
 from core import roles as r
 from core.errors import forbidden
+from core.pagination import CursorPagination
 from core.permissions import role_permission
 from reviews import selectors, services
 from reviews.models import REASONS, Decision, Review, ReviewTask
-from reviews.stats import DAYS_HELP, reviewer_stats, stats_since
+from reviews.stats import DAYS_HELP, MAX_DAYS, reviewer_stats, stats_since
 
 READERS = (r.AUDITOR, r.SENIOR_REVIEWER, r.MODEL_OWNER, r.MODEL_SERVICE)
 
@@ -35,7 +35,10 @@ class DecisionInSerializer(serializers.Serializer):
         max_length=200, help_text="idempotency key, unique per model"
     )
     subject_ref = serializers.CharField(max_length=200, help_text="pseudonymous subject reference")
-    features = serializers.DictField(help_text="one value per schema feature")
+    features = serializers.DictField(
+        help_text="one value per feature of the model's schema: every required feature, each "
+        "within its type and range (GET /api/v1/models/{name}/ lists them)"
+    )
     groups = serializers.DictField(
         child=serializers.CharField(),
         required=False,
@@ -111,6 +114,8 @@ class DecisionCreateApi(APIView):
     permission_classes = [role_permission(*READERS)]
 
     class FilterSerializer(serializers.Serializer):
+        """Every filter is optional; an empty value (`?until=`) is the same as leaving it out."""
+
         model = serializers.CharField(required=False)
         status = serializers.ChoiceField(choices=Decision.Status.choices, required=False)
         routed = serializers.BooleanField(required=False, allow_null=True, default=None)
@@ -297,7 +302,9 @@ class ReviewTaskListApi(APIView):
 
 
 class ReviewTaskClaimApi(APIView):
-    """Claim the next task: highest priority, then earliest due. 204 when nothing is eligible."""
+    """Claim the next task: highest priority, then earliest due. 204 when nothing is eligible.
+    The body's filters are optional: an empty body, `{}` or `null` claims from the whole
+    queue."""
 
     permission_classes = [role_permission(*REVIEWERS)]
 
@@ -481,7 +488,13 @@ class ReviewStatsApi(APIView):
         automation_bias = serializers.BooleanField()
 
     @extend_schema(
-        parameters=[OpenApiParameter("days", int, description=DAYS_HELP)],
+        parameters=[
+            OpenApiParameter(
+                "days",
+                {"type": "integer", "minimum": 1, "maximum": MAX_DAYS},
+                description=DAYS_HELP,
+            )
+        ],
         responses=StatsOut(many=True),
     )
     def get(self, request: Request) -> Response:

@@ -7,9 +7,12 @@ every item and field so that a client can fix a whole batch in one go.
 from __future__ import annotations
 
 import hashlib
+import json
 from dataclasses import dataclass
 from typing import Any
 
+import orjson
+from django.conf import settings
 from django.contrib.auth.models import User
 
 from audit.canonical import canonical_json
@@ -60,15 +63,22 @@ def parse(raw_items: list[Any], *, actor: User, prefix: str = "items") -> tuple[
         where = f"{prefix}.{index}" if prefix else ""
         item, item_errors = _parse_one(index, raw, models)
         for field, messages in item_errors.items():
-            errors[f"{where}.{field}" if where else field] = messages
+            # "" is the item as a whole.
+            errors[".".join(part for part in (where, field) if part) or "non_field_errors"] = (
+                messages
+            )
         if item is not None:
             items.append(item)
     return items, errors
 
 
 def _models_for(raw_items: list[Any], actor: User) -> dict[str, MLModel]:
-    names = {raw.get("model") for raw in raw_items if isinstance(raw, dict)}
-    names = {name for name in names if isinstance(name, str)}
+    # Only strings: a list or an object as "model" is the item's 400, not a TypeError here.
+    names = {
+        raw["model"]
+        for raw in raw_items
+        if isinstance(raw, dict) and isinstance(raw.get("model"), str)
+    }
     models = selectors.models_for_ingest(actor).filter(name__in=names)
     return {model.name: model for model in models.prefetch_related("versions")}
 
@@ -85,13 +95,24 @@ def _text(raw: dict, key: str, errors: Errors) -> str:
 
 def _parse_one(index: int, raw: Any, models: dict[str, MLModel]) -> tuple[Item | None, Errors]:
     if not isinstance(raw, dict):
-        return None, {"non_field_errors": ["must be an object"]}
+        return None, {"": ["must be an object"]}
+    size = _json_size(raw)
+    if size > settings.MAX_ITEM_BYTES:
+        return None, {
+            "": [
+                f"is {size:,} bytes as JSON; a decision is at most {settings.MAX_ITEM_BYTES:,} "
+                "bytes (MAX_ITEM_BYTES)"
+            ]
+        }
     errors: Errors = {key: ["is not a field of a decision"] for key in sorted(set(raw) - ITEM_KEYS)}
     model = models.get(raw.get("model")) if isinstance(raw.get("model"), str) else None
     if model is None:
-        errors["model"] = [
-            f"no registered model named {raw.get('model')!r} that this client may use"
-        ]
+        name = raw.get("model")
+        errors["model"] = (
+            [f"no registered model named {name!r} that this client may use"]
+            if isinstance(name, str)
+            else ["must be the name of a registered model (a string)"]
+        )
     external_id = _text(raw, "external_id", errors)
     subject_ref = _text(raw, "subject_ref", errors)
     if model is None:
@@ -118,6 +139,13 @@ def _parse_one(index: int, raw: Any, models: dict[str, MLModel]) -> tuple[Item |
     item = Item(index, model, version, external_id, subject_ref, features, groups, outcome,
                 confidence, explanation, digest)  # fmt: skip
     return item, errors
+
+
+def _json_size(raw: dict) -> int:
+    try:
+        return len(orjson.dumps(raw))
+    except TypeError:  # an integer beyond 64 bits (refused later, by field, as out of range)
+        return len(json.dumps(raw, separators=(",", ":"), ensure_ascii=False).encode())
 
 
 def _groups(model: MLModel, raw: Any, errors: Errors) -> dict[str, str]:

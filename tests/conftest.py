@@ -50,6 +50,12 @@ def pytest_configure(config) -> None:
     # Tests make hundreds of users; the real (slow on purpose) hasher would be most of the
     # suite's time. Production keeps Django's default PBKDF2.
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+    # Django's test client logs in without a request, which django-axes refuses; the lockout
+    # has its own tests (tests/accounts/test_login_lockout.py), which switch it back on.
+    settings.AXES_ENABLED = False
+    # Throttle counters in this process's memory, cleared for every test (never a Redis
+    # FLUSHDB: the broker may share that database).
+    settings.CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
 
 
 @pytest.fixture(autouse=True, scope="session")
@@ -57,6 +63,14 @@ def _eager_celery():
     """Unit tests run tasks in-process; integration tests switch this off themselves."""
     celery_app.conf.task_always_eager = True
     celery_app.conf.task_eager_propagates = True
+    yield
+
+
+@pytest.fixture(autouse=True)
+def _fresh_cache():
+    from django.core.cache import cache
+
+    cache.clear()
     yield
 
 

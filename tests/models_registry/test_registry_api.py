@@ -90,7 +90,7 @@ def test_registering_a_name_twice_is_a_conflict(erin):
     assert api(erin).post("/api/v1/models/", BODY, format="json").status_code == 201
     response = api(erin).post("/api/v1/models/", BODY, format="json")
     assert response.status_code == 409
-    assert "already registered" in response.json()["error"]["message"]
+    assert "is not available" in response.json()["error"]["message"]
 
 
 def test_reviewers_and_auditors_may_read_but_not_register(alice, dave):
@@ -438,8 +438,8 @@ def test_a_name_registered_by_someone_else_between_look_and_insert_is_a_409(erin
     with connection.execute_wrapper(committed_after_we_looked):
         response = api(erin).post("/api/v1/models/", BODY, format="json")
     assert response.status_code == 409, response.content
-    assert response.json()["error"]["code"] == "conflict"
-    assert "already registered" in response.json()["error"]["message"]
+    assert response.json()["error"]["code"] == "name_not_available"
+    assert "is not available" in response.json()["error"]["message"]
     assert MLModel.objects.get() == rival
     assert AuditEvent.objects.filter(action="model.registered").count() == 1
 
