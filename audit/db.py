@@ -84,3 +84,19 @@ def read_only_snapshot() -> Iterator[bool]:
         with connection.cursor() as cursor:
             cursor.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
         yield True
+
+
+@contextmanager
+def read_only_snapshot_with_writer() -> Iterator[tuple[bool, BaseDatabaseWrapper]]:
+    """read_only_snapshot, and a connection through which to write what must be seen while
+    it is open (a job's progress and heartbeat): a second connection, in autocommit, when a
+    snapshot was opened; the default connection otherwise."""
+    with read_only_snapshot() as isolated:
+        if not isolated:
+            yield False, connection
+            return
+        side = connection.copy()
+        try:
+            yield True, side
+        finally:
+            side.close()

@@ -58,6 +58,9 @@ class ChainVerification(models.Model):
     requested_by = models.CharField(max_length=200)
     requested_at = models.DateTimeField()
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.QUEUED)
+    # While running, the worker's heartbeat (core.jobs); how many times a worker took it.
+    heartbeat_at = models.DateTimeField(null=True, blank=True)
+    attempts = models.PositiveSmallIntegerField(default=0)
     finished_at = models.DateTimeField(null=True, blank=True)
     ok = models.BooleanField(null=True)
     events_checked = models.BigIntegerField(default=0)

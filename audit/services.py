@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-from datetime import timedelta
 
 from django.conf import settings
 from django.contrib.auth.models import User
@@ -15,7 +14,7 @@ from audit import keys, merkle, note, record, tasks, tree
 from audit.log import Actor, actor_label
 from audit.models import Alert, ChainVerification, Checkpoint
 from audit.verification import verify_log
-from core import queueing
+from core import jobs, queueing
 from core.errors import ApplicationError, invalid, not_found
 
 logger = logging.getLogger(__name__)
@@ -32,26 +31,30 @@ def verification_request(*, actor: Actor) -> ChainVerification:
     return verification
 
 
-# A queued verification whose hand-off to the broker was lost is sent again after this long.
-REQUEUE_AFTER = timedelta(minutes=2)
-
-
 def verifications_sweep(*, now=None) -> int:
-    """Send again the verifications still queued a while after they were asked for ("verify
-    now" while the broker was down). verification_run claims the row, so a double is harmless."""
-    now = now or timezone.now()
-    stale = ChainVerification.objects.filter(
-        status=ChainVerification.Status.QUEUED, requested_at__lt=now - REQUEUE_AFTER
-    ).values_list("pk", flat=True)
-    return len([pk for pk in stale[:100] if queueing.send(tasks.verify_chain, pk)])
+    """Send again the verifications whose hand-off to a worker was lost ("verify now" while
+    the broker was down), and take back (audited) those whose worker died."""
+    return jobs.sweep(
+        ChainVerification,
+        send=lambda pk: queueing.send(tasks.verify_chain, pk),
+        taken_back=_verification_taken_back,
+        now=now,
+    )
+
+
+def _verification_taken_back(verification_id: int, now) -> None:
+    record(
+        action="audit.verification_requeued",
+        object_type="chainverification",
+        object_id=verification_id,
+        payload={"reason": "no heartbeat from its worker", "at": now.isoformat()},
+    )
 
 
 def verification_run(*, verification_id: int) -> ChainVerification:
-    """Run a queued verification. Safe to run twice: verifying only reads the log."""
-    pending = (ChainVerification.Status.QUEUED, ChainVerification.Status.RUNNING)
-    claimed = ChainVerification.objects.filter(pk=verification_id, status__in=pending).update(
-        status=ChainVerification.Status.RUNNING
-    )
+    """Run a queued verification (or one whose worker died). Safe to run twice: only one
+    worker claims it, and verifying only reads the log."""
+    claimed = jobs.claim(ChainVerification, verification_id)
     verification = ChainVerification.objects.get(pk=verification_id)
     if not claimed:
         return verification
@@ -62,10 +65,13 @@ def verification_run_now(*, requested_by: str, vkey: str | None = None) -> Chain
     """Verify at once in this process (the `audit_verify` command, the daily task) and keep
     the result. `vkey`: check checkpoint signatures against this verifier key instead of the
     server's own."""
+    now = timezone.now()
     verification = ChainVerification.objects.create(
         requested_by=requested_by,
-        requested_at=timezone.now(),
+        requested_at=now,
         status=ChainVerification.Status.RUNNING,
+        heartbeat_at=now,
+        attempts=1,
     )
     return _store_report(verification, vkey)
 
@@ -89,7 +95,7 @@ def verification_scheduled() -> ChainVerification:
 
 def _store_report(verification: ChainVerification, vkey: str | None = None) -> ChainVerification:
     try:
-        report = verify_log(vkey=vkey)
+        report = verify_log(vkey=vkey, job=verification.pk)
     except Exception as exc:
         verification.status = ChainVerification.Status.FAILED
         verification.message = f"verification could not run: {exc}"

@@ -19,10 +19,11 @@ from django.db import connection
 
 from audit import keys, merkle, note
 from audit.canonical import GENESIS_HASH, event_hash, format_time
-from audit.db import read_only_snapshot
+from audit.db import read_only_snapshot_with_writer
 from audit.log import iter_events, row_text
-from audit.models import AuditEvent, Checkpoint, MerkleNode
+from audit.models import AuditEvent, ChainVerification, Checkpoint, MerkleNode
 from audit.tree import StoredTree, TreeError
+from core import jobs
 
 
 @dataclass
@@ -69,19 +70,25 @@ def _rows(chunk: int) -> Iterator[tuple]:
         yield (row[0], format_time(row[1]), *row[2:], bytes(leaf) if leaf is not None else None)
 
 
-def verify_log(*, vkey: str | None = None, chunk: int = 10_000) -> Report:
-    """Verify everything; `vkey` is the checkpoint public key (default: this server's)."""
+def verify_log(*, vkey: str | None = None, chunk: int = 10_000, job: int | None = None) -> Report:
+    """Verify everything; `vkey` is the checkpoint public key (default: this server's); `job`,
+    the ChainVerification whose heart beats while the pass runs."""
     # One consistent snapshot of events, nodes and checkpoints for the whole pass.
-    with read_only_snapshot():
-        return _verify(vkey, chunk)
+    with read_only_snapshot_with_writer() as (_, writer):
+        beat = jobs.Heartbeat(writer, ChainVerification, job) if job else _no_beat
+        return _verify(vkey, chunk, beat)
 
 
-def _verify(vkey: str | None, chunk: int) -> Report:
+def _no_beat(**columns) -> None:
+    return None
+
+
+def _verify(vkey: str | None, chunk: int, beat) -> Report:
     checkpoints = list(Checkpoint.objects.order_by("tree_size"))
     state = {"count": 0, "seq": 0, "hash": GENESIS_HASH}
     try:
         _check_checkpoint_notes(checkpoints, vkey)
-        _walk(_rows(chunk), checkpoints, state)
+        _walk(_rows(chunk), checkpoints, state, beat)
         _check_consistency(checkpoints)
     except Problem as problem:
         return Report(
@@ -111,7 +118,7 @@ def _verify(vkey: str | None, chunk: int) -> Report:
     )
 
 
-def _walk(rows: Iterator[tuple], checkpoints: list[Checkpoint], state: dict) -> None:
+def _walk(rows: Iterator[tuple], checkpoints: list[Checkpoint], state: dict, beat) -> None:
     """The hot loop (a million events): the common case costs two SHA-256 and one append;
     anything unexpected goes to _check_event, which names the problem."""
     builder, pending = merkle.TreeBuilder(), list(checkpoints)
@@ -147,6 +154,8 @@ def _walk(rows: Iterator[tuple], checkpoints: list[Checkpoint], state: dict) -> 
                 )
             builder.add(leaf)
             prev_hash, prev_time, expected = stored_hash, time, expected + 1
+            if not expected & 0xFFFF:  # every 65,536 events
+                beat()
             while expected - 1 == next_size:
                 _check_root(pending.pop(0), builder.root())
                 next_size = pending[0].tree_size if pending else -1

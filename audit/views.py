@@ -33,7 +33,11 @@ def home(request: HttpRequest) -> HttpResponse:
 @role_required(AUDITOR)
 def verify_now(request: HttpRequest) -> HttpResponse:
     services.verification_request(actor=request.user)
-    messages.info(request, "Verification started; the result appears here when it is done.")
+    messages.info(
+        request,
+        "Verification requested: the result appears here when it is done (it waits for a "
+        "worker if none is reachable).",
+    )
     return redirect("audit:home")
 
 

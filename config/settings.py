@@ -378,6 +378,11 @@ globals().update(email_settings(os.environ.get("EMAIL_URL") or "console://"))
 DEFAULT_FROM_EMAIL = os.environ.get("DEFAULT_FROM_EMAIL") or "Oversight <oversight@localhost>"
 EMAIL_DOMAIN = os.environ.get("EMAIL_DOMAIN") or "oversight.local"
 
+# Background jobs (exports, verifications) beat their heart while they run; one whose heart
+# has not beaten for this long (its worker was killed) is taken back by the sweep and re-run.
+JOB_STALE_SECONDS = envint("JOB_STALE_SECONDS", 300)
+JOB_HEARTBEAT_SECONDS = envint("JOB_HEARTBEAT_SECONDS", 20)
+
 # The review queue.
 REVIEW_LEASE_MINUTES = envint("REVIEW_LEASE_MINUTES", 15)
 REVIEW_REASON_CODES = envlist(

@@ -27,15 +27,14 @@ from typing import Any
 import orjson
 import pyarrow as pa
 import pyarrow.parquet as pq
-from django.db import connection
-from django.db.backends.base.base import BaseDatabaseWrapper
 from django.db.models import Exists, OuterRef, QuerySet, TextField
 from django.db.models.functions import Cast
 from django.utils.dateparse import parse_datetime
 
 from audit.canonical import canonical_json, format_time
-from audit.db import read_only_snapshot
+from audit.db import read_only_snapshot_with_writer
 from audit.log import iter_events, row_text
+from core import jobs
 from oversight.models import Export
 from reviews.models import REASONS, Decision, ProtectedAttribute, Review
 
@@ -146,30 +145,15 @@ def decisions(base: QuerySet[Decision], filters: dict) -> QuerySet[Decision]:
 
 
 @contextmanager
-def consistent_read(export_id: int) -> Iterator[tuple[bool, Callable[[int], None]]]:
+def consistent_read(export_id: int) -> Iterator[tuple[bool, jobs.Heartbeat]]:
     """Read an export's rows in one snapshot (audit.db.read_only_snapshot). Yields (whether
-    the rows are a consistent snapshot, a function that records the export's progress).
+    the rows are a consistent snapshot, the job's heartbeat, which also records progress:
+    `beat(progress=40)`).
 
-    Progress cannot be written in that read-only transaction (nor would anyone see it before
-    it ends), so it is written through a second connection in autocommit while it is open."""
-    with read_only_snapshot() as isolated:
-        if not isolated:
-            yield False, lambda progress: _set_progress(connection, export_id, progress)
-            return
-        side = connection.copy()
-        try:
-            yield True, lambda progress: _set_progress(side, export_id, progress)
-        finally:
-            side.close()
-
-
-def _set_progress(db: BaseDatabaseWrapper, export_id: int, progress: int) -> None:
-    # Plain SQL because `db` may be a connection the ORM does not know (no alias of its own).
-    with db.cursor() as cursor:
-        cursor.execute(
-            f"UPDATE {Export._meta.db_table} SET progress = %s WHERE id = %s",  # noqa: S608
-            [progress, export_id],
-        )
+    Neither can be written in that read-only transaction (nor would anyone see it before it
+    ends), so they go through a second connection in autocommit while it is open."""
+    with read_only_snapshot_with_writer() as (isolated, writer):
+        yield isolated, jobs.Heartbeat(writer, Export, export_id)
 
 
 # orjson turns integers past 64 bits into floats; such texts (rare) go to the json module.

@@ -29,6 +29,9 @@ class Export(models.Model):
     # Decided from the requester's role when the export is requested.
     include_groups = models.BooleanField(default=False)
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.QUEUED)
+    # While running, the worker's heartbeat (core.jobs); how many times a worker took it.
+    heartbeat_at = models.DateTimeField(null=True, blank=True)
+    attempts = models.PositiveSmallIntegerField(default=0)
     progress = models.PositiveSmallIntegerField(default=0)
     rows = models.BigIntegerField(default=0)
     file_name = models.CharField(max_length=200, blank=True)

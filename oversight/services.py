@@ -8,7 +8,7 @@ on PostgreSQL; the package carries a manifest and, for auditors, the audit bundl
 from __future__ import annotations
 
 import logging
-from datetime import timedelta
+import shutil
 from pathlib import Path
 
 from django.conf import settings
@@ -20,7 +20,7 @@ from audit import keys, record
 from audit.log import log_size
 from audit.models import Checkpoint
 from audit.services import checkpoint_sign
-from core import queueing
+from core import jobs, queueing
 from core.errors import ApplicationError
 from core.roles import AUDITOR, has_role
 from oversight import exports, tasks
@@ -110,12 +110,11 @@ def _checked_request(
 
 
 def export_run(*, export_id: int) -> Export:
-    """Write the export. Safe to run again: a finished export is left as it is."""
-    pending = [Export.Status.QUEUED, Export.Status.RUNNING]
-    if not Export.objects.filter(pk=export_id, status__in=pending).update(
-        status=Export.Status.RUNNING, progress=0
-    ):
+    """Write the export. Safe to run again: a finished export, or one another live worker is
+    writing, is left as it is; one whose worker died is written again from the start."""
+    if not jobs.claim(Export, export_id):
         return Export.objects.get(pk=export_id)
+    Export.objects.filter(pk=export_id).update(progress=0)
     export = Export.objects.select_related("requested_by").get(pk=export_id)
     try:
         return _write_export(export)
@@ -132,7 +131,9 @@ def export_run(*, export_id: int) -> Export:
 def _write_export(export: Export) -> Export:
     checkpoint, cut_size = _cut_checkpoint(bundle=export.include_bundle)
     workdir = Path(settings.EXPORT_DIR) / str(export.pk)
-    workdir.mkdir(parents=True, exist_ok=True)
+    # A re-run (its first worker died) starts clean: nothing half-written is kept.
+    shutil.rmtree(workdir, ignore_errors=True)
+    workdir.mkdir(parents=True)
     data = workdir / f"decisions.{export.format}"
     rows, snapshot_size, isolated = _write_rows(export, data)
     manifest = exports.manifest(
@@ -156,14 +157,14 @@ def _write_export(export: Export) -> Export:
 def _write_rows(export: Export, data: Path) -> tuple[int, int, bool]:
     """Write the decision rows; returns (rows, the log's size when they were read, whether
     they were read in one snapshot). The log's size is read first, in the same snapshot."""
-    with exports.consistent_read(export.pk) as (isolated, set_progress):
+    with exports.consistent_read(export.pk) as (isolated, beat):
         snapshot_size = log_size()
         qs = exports.decisions(decisions_visible_to(export.requested_by), export.filters)
         total = max(qs.count(), 1)
 
         def tick(count: int) -> None:
             if count % exports.CHUNK == 0:
-                set_progress(min(95, int(95 * count / total)))
+                beat(progress=min(95, int(95 * count / total)))
 
         rows = exports.WRITERS[export.format](
             data,
@@ -242,17 +243,18 @@ def export_download(*, export: Export, actor: User) -> Path:
     return path
 
 
-# A queued export whose hand-off to the broker was lost (the broker was down, the web process
-# died after commit) is sent again after this long by the sweep.
-REQUEUE_AFTER = timedelta(minutes=2)
-
-
 def exports_sweep(*, now=None) -> int:
-    """Send again the exports still queued a while after they were requested. Running one twice
-    is harmless: export_run claims the row with a conditional update."""
-    now = now or timezone.now()
-    stale = Export.objects.filter(
-        status=Export.Status.QUEUED, requested_at__lt=now - REQUEUE_AFTER
-    ).values_list("pk", flat=True)
-    sent = [pk for pk in stale[:100] if queueing.send(tasks.run_export, pk)]
-    return len(sent)
+    """Send again the exports whose hand-off to a worker was lost, and take back (audited)
+    those whose worker died, to write them again from the start."""
+    return jobs.sweep(
+        Export, send=lambda pk: queueing.send(tasks.run_export, pk), taken_back=_taken_back, now=now
+    )
+
+
+def _taken_back(export_id: int, now) -> None:
+    record(
+        action="export.requeued",
+        object_type="export",
+        object_id=export_id,
+        payload={"reason": "no heartbeat from its worker", "at": now.isoformat()},
+    )

@@ -36,7 +36,11 @@ def export_list(request: HttpRequest) -> HttpResponse:
         except ApplicationError as exc:
             _add_errors(form, exc)
         else:
-            messages.success(request, f"Export {export.pk} queued.")
+            messages.success(
+                request,
+                f"Export {export.pk} requested: this page shows its progress (it waits for a "
+                "worker if none is reachable).",
+            )
             return redirect("oversight:exports")
     items = selectors.exports_visible_to(request.user).select_related("requested_by")[:50]
     pending = any(e.status in ("queued", "running") for e in items)

@@ -23,7 +23,7 @@ def test_an_auditor_verifies_the_chain_and_exports_a_filtered_log(
     page.goto(f"{live_server.url}/audit/")
     assert "oversight.local/audit" in page.locator("#vkey").inner_text()
     page.click("#verify-now")
-    page.wait_for_selector("text=Verification started")
+    page.wait_for_selector("text=Verification requested")
     assert ChainVerification.objects.get().ok is True  # tasks run in-process here
     page.goto(f"{live_server.url}/audit/")
     assert "intact" in page.locator("#last-verified").inner_text()
@@ -34,7 +34,7 @@ def test_an_auditor_verifies_the_chain_and_exports_a_filtered_log(
     page.fill("#id_groups", "race=white")
     page.check("#id_include_bundle")
     page.click("#export-form button[type=submit]")
-    page.wait_for_selector("text=queued")
+    page.wait_for_selector("text=requested")
     export = Export.objects.get()
     assert (
         export.status == "done"
