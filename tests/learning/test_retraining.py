@@ -232,3 +232,16 @@ def test_the_sweep_resends_waiting_runs_and_fails_runs_whose_worker_died(trainab
     assert retraining_sweep()["failed"] == 1
     stuck.refresh_from_db()
     assert stuck.status == "failed" and "stopped" in stuck.error
+
+
+def test_retrain_min_new_labels_is_a_policy_field_checked_like_the_others(tiny_model, erin):
+    response = api(erin).put(
+        "/api/v1/models/tiny/policy/", {"retrain_min_new_labels": -1}, format="json"
+    )
+    assert response.status_code == 400
+    assert "retrain_min_new_labels" in response.json()["error"]["fields"]
+    ok = api(erin).put("/api/v1/models/tiny/policy/", {"retrain_min_new_labels": 50}, "json")
+    assert ok.status_code == 200 and ok.json()["retrain_min_new_labels"] == 50
+    client = Client()
+    client.force_login(erin)
+    assert "after every 50 new human labels" in client.get("/models/tiny/").content.decode()
