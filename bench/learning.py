@@ -50,24 +50,29 @@ def setup_sqlite() -> None:
 
 
 def seed_pipeline(data, rows):
-    from sklearn.pipeline import Pipeline
-
-    from oversight.demo import FEATURES
     from sklearn.compose import ColumnTransformer
     from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import Pipeline
     from sklearn.preprocessing import OneHotEncoder, StandardScaler
+
+    from oversight.demo import FEATURES
 
     numeric = [f["name"] for f in FEATURES if f["type"] in ("number", "boolean")]
     categorical = [f["name"] for f in FEATURES if f["type"] == "category"]
     pipeline = Pipeline(
         [
-            ("prepare", ColumnTransformer([
-                ("scale", StandardScaler(), numeric),
-                ("encode", OneHotEncoder(handle_unknown="ignore"), categorical),
-            ])),
+            (
+                "prepare",
+                ColumnTransformer(
+                    [
+                        ("scale", StandardScaler(), numeric),
+                        ("encode", OneHotEncoder(handle_unknown="ignore"), categorical),
+                    ]
+                ),
+            ),
             ("classify", LogisticRegression(max_iter=2000)),
         ]
-    )  # fmt: skip
+    )
     X = data.features.iloc[rows].astype({name: float for name in numeric})
     return pipeline.fit(X, data.labels.iloc[rows])
 
@@ -100,10 +105,16 @@ class Arm:
             "active_learning_max_margin": 1.0,
         }
         self.model = registry.model_register(
-            name=name, labels=["approve", "deny"], favourable_label="approve", features=FEATURES,
-            protected_attributes=["race", "sex"], owner=self.owner, services=[self.service],
-            policy=policy, actor=self.owner,
-        )  # fmt: skip
+            name=name,
+            labels=["approve", "deny"],
+            favourable_label="approve",
+            features=FEATURES,
+            protected_attributes=["race", "sex"],
+            owner=self.owner,
+            services=[self.service],
+            policy=policy,
+            actor=self.owner,
+        )
         version = registry.version_upload(
             model=self.model,
             artifact=sio.dumps(seed_pipeline(data, seed_rows)),
@@ -164,9 +175,14 @@ class Arm:
             if truth == decision.model_outcome:
                 review_submit(task_id=task.pk, reviewer=self.reviewer, verdict="agree")
             else:
-                review_submit(task_id=task.pk, reviewer=self.reviewer, verdict="override",
-                              outcome=truth, reason_code="model_error",
-                              rationale="The recorded outcome says otherwise.")  # fmt: skip
+                review_submit(
+                    task_id=task.pk,
+                    reviewer=self.reviewer,
+                    verdict="override",
+                    outcome=truth,
+                    reason_code="model_error",
+                    rationale="The recorded outcome says otherwise.",
+                )
             self.labels += 1
             if self.labels % self.args.every == 0:
                 self.retrain()
@@ -188,9 +204,10 @@ class Arm:
         if run.status != "done":
             raise RuntimeError(f"retraining failed: {run.error}")
         version_promote_gated(
-            version=run.candidate, actor=self.owner,
+            version=run.candidate,
+            actor=self.owner,
             justification="Simulation: every retrained candidate is promoted.",
-        )  # fmt: skip
+        )
 
 
 class Uncertainty(Arm):
@@ -219,10 +236,8 @@ def people():
     from accounts.services import service_token_create, user_create
     from core import roles as r
 
-    owner = user_create(username="owner", password="bench-owner-x1", roles=[r.MODEL_OWNER],
-                        actor="bench")  # fmt: skip
-    reviewer = user_create(username="reviewer", password="bench-rev-x1", roles=[r.REVIEWER],
-                           actor="bench")  # fmt: skip
+    owner = user_create(username="owner", password=None, roles=[r.MODEL_OWNER], actor="bench")
+    reviewer = user_create(username="reviewer", password=None, roles=[r.REVIEWER], actor="bench")
     service = service_token_create(name="bench-scorer", actor="bench")[0].user
     return owner, reviewer, service
 
@@ -260,8 +275,10 @@ def main() -> None:
     train_rows, test_rows = split(data)
     cast = people()
     print(f"machine: {machine()}; SQLite in-process, Celery eager")
-    print(f"budget {args.budget} labels, retrain every {args.every}, batches of {args.batch}, "
-          f"seed model on {args.seed_size} rows, seeds {args.seeds}")  # fmt: skip
+    print(
+        f"budget {args.budget} labels, retrain every {args.every}, batches of {args.batch}, "
+        f"seed model on {args.seed_size} rows, seeds {args.seeds}"
+    )
     grid = list(range(0, args.budget + 1, args.every))
     results = {"uncertainty": [], "random": []}
     for seed in args.seeds:
@@ -272,16 +289,25 @@ def main() -> None:
             seed_rows = [int(i) for i in rng.permutation(train_rows)[: args.seed_size]]
         pool = [i for i in shuffled if i not in set(seed_rows)]
         for name, cls in (("uncertainty", Uncertainty), ("random", Random)):
-            arm = cls(f"loan-{name}-{seed}", data=data, seed_rows=seed_rows, pool=pool,
-                      test_rows=test_rows, args=args, people=cast)  # fmt: skip
+            arm = cls(
+                f"loan-{name}-{seed}",
+                data=data,
+                seed_rows=seed_rows,
+                pool=pool,
+                test_rows=test_rows,
+                args=args,
+                people=cast,
+            )
             curve = arm.run()
             results[name].append(curve)
-            print(f"  seed {seed} {name:11}: " + ", ".join(f"{n}:{a:.3f}" for n, a in curve),
-                  flush=True)  # fmt: skip
+            print(
+                f"  seed {seed} {name:11}: " + ", ".join(f"{n}:{a:.3f}" for n, a in curve),
+                flush=True,
+            )
     mean = {
         name: [
             float(np.mean(col)) for col in zip(*[interpolate(c, grid) for c in curves], strict=True)
-        ]  # fmt: skip
+        ]
         for name, curves in results.items()
     }
     print("\nlearning curve (mean accuracy on the 398 held-out applications):")
@@ -296,13 +322,17 @@ def main() -> None:
     else:
         share = needed / grid[-1]
         verdict = "met" if share <= 0.6 else "missed"
-        print(f"uncertainty arm reaches it at {needed} labels = {share:.0%} of the budget "
-              f"(goal ≤ 60 %: {verdict})")  # fmt: skip
+        print(
+            f"uncertainty arm reaches it at {needed} labels = {share:.0%} of the budget "
+            f"(goal ≤ 60 %: {verdict})"
+        )
     per_seed = []
     for u, rnd in zip(results["uncertainty"], results["random"], strict=True):
         per_seed.append(labels_to_reach(u, rnd[-1][1]))
-    print(f"per seed, labels the uncertainty arm needs for that seed's random final accuracy: "
-          f"{per_seed}")  # fmt: skip
+    print(
+        f"per seed, labels the uncertainty arm needs for that seed's random final accuracy: "
+        f"{per_seed}"
+    )
     OUT.mkdir(parents=True, exist_ok=True)
     chart = svg.line_chart(
         "learning-curve",
