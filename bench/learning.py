@@ -339,7 +339,8 @@ def main() -> None:
         "Accuracy against human labels used: uncertainty routing vs random sampling",
         [str(n) for n in grid],
         {"uncertainty": mean["uncertainty"], "random": mean["random"]},
-        top=1.0,
+        top=round(max(max(v) for v in mean.values()) + 0.01, 2),
+        bottom=round(min(min(v) for v in mean.values()) - 0.01, 2),
     )
     (OUT / "learning.svg").write_text(str(chart))
     print(f"chart: {OUT / 'learning.svg'}; took {time.perf_counter() - started:.0f} s")

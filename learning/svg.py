@@ -33,11 +33,11 @@ def _frame(chart_id: str, title: str, description: str, body: list[str]) -> Safe
     return mark_safe(head + "".join(body) + "</svg>")  # noqa: S308 (every text is escaped)
 
 
-def _axes(top: float, *, percent: bool) -> list[str]:
+def _axes(top: float, *, percent: bool, bottom: float = 0.0) -> list[str]:
     out = []
     plot_h = HEIGHT - TOP - BOTTOM
     for i in range(5):
-        value = top * i / 4
+        value = bottom + (top - bottom) * i / 4
         y = TOP + plot_h - plot_h * i / 4
         text = f"{value:.0%}" if percent else f"{value:g}"
         out.append(
@@ -71,8 +71,10 @@ def line_chart(
     *,
     percent: bool = False,
     top: float | None = None,
+    bottom: float = 0.0,
 ) -> SafeString:
-    """Lines over x positions (gaps where a value is None); every 1/8th x label is drawn."""
+    """Lines over x positions (gaps where a value is None); every 1/8th x label is drawn. The
+    y axis runs from `bottom` (0) to `top` (a round number above the largest value)."""
     values = [v for line in series.values() for v in line if v is not None]
     top = top or _nice_max(values)
     plot_w, plot_h = WIDTH - LEFT - RIGHT, HEIGHT - TOP - BOTTOM
@@ -82,9 +84,9 @@ def line_chart(
         return LEFT + plot_w * i / (n - 1)
 
     def y(v: float) -> float:
-        return TOP + plot_h - plot_h * min(v, top) / top
+        return TOP + plot_h - plot_h * (min(max(v, bottom), top) - bottom) / (top - bottom)
 
-    body = _axes(top, percent=percent)
+    body = _axes(top, percent=percent, bottom=bottom)
     every = max(1, len(x_labels) // 8)
     for i, label in enumerate(x_labels):
         if i % every == 0 or i == len(x_labels) - 1:
