@@ -303,6 +303,8 @@ CACHES = {
 }
 CELERY_BROKER_URL = REDIS_URL or "memory://"
 CELERY_TASK_ALWAYS_EAGER = not REDIS_URL
+# Where tasks go unless routed: one queue per deployment sharing a Redis (and per test worker).
+CELERY_TASK_DEFAULT_QUEUE = os.environ.get("CELERY_DEFAULT_QUEUE", "").strip() or "celery"
 CELERY_TASK_EAGER_PROPAGATES = True
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
@@ -321,6 +323,7 @@ CELERY_BEAT_SCHEDULE: dict[str, dict] = {
     "sweep-verifications": {"task": "audit.tasks.sweep_verifications", "schedule": 60.0},
     "sweep-exports": {"task": "oversight.tasks.sweep_exports", "schedule": 60.0},
     "sweep-outbox": {"task": "outbox.tasks.sweep", "schedule": 60.0},
+    "sweep-learning": {"task": "learning.tasks.sweep", "schedule": 60.0},
     "verify-audit-chain-daily": {
         "task": "audit.tasks.verify_chain_daily",
         "schedule": envfloat("AUDIT_VERIFY_SECONDS", 24 * 3600.0),
@@ -345,6 +348,26 @@ EXPORT_DIR = Path(os.environ.get("OVERSIGHT_EXPORT_DIR", DATA_DIR / "exports"))
 OUTBOX_MAX_ATTEMPTS = envint("OUTBOX_MAX_ATTEMPTS", 8)
 OUTBOX_BACKOFF_SECONDS = envint("OUTBOX_BACKOFF_SECONDS", 30)
 OUTBOX_LEASE_SECONDS = envint("OUTBOX_LEASE_SECONDS", 300)
+
+# The label loop (learning/). Webhook secrets are stored encrypted with a key derived from
+# OVERSIGHT_WEBHOOK_KEY (default: DJANGO_SECRET_KEY; changing it makes stored secrets
+# unreadable: set the webhooks again). Batches of at most LEARNING_WEBHOOK_BATCH labels.
+LEARNING_WEBHOOK_KEY = os.environ.get("OVERSIGHT_WEBHOOK_KEY", "")
+LEARNING_WEBHOOK_BATCH = envint("LEARNING_WEBHOOK_BATCH", 100)
+LEARNING_WEBHOOK_TIMEOUT = envfloat("LEARNING_WEBHOOK_TIMEOUT", 10.0)
+# Webhook URLs must be https in production unless this is on.
+LEARNING_WEBHOOK_ALLOW_HTTP = envbool("LEARNING_WEBHOOK_ALLOW_HTTP", DEBUG)
+# Random-audit labels whose draw lies in the lower part of the audit rate are the holdout.
+LEARNING_HOLDOUT_FRACTION = envfloat("LEARNING_HOLDOUT_FRACTION", 0.5)
+# The promotion gate: a candidate may lose at most this much accuracy / ROC AUC against the
+# champion, and widen a group gap (FNR, FPR, selection rate) by at most this much; groups
+# with fewer than LEARNING_MIN_GROUP_COUNT rows (positives for FNR, negatives for FPR) on
+# the holdout are reported as too small.
+LEARNING_GATE_TOLERANCE = envfloat("LEARNING_GATE_TOLERANCE", 0.01)
+LEARNING_GATE_GAP_TOLERANCE = envfloat("LEARNING_GATE_GAP_TOLERANCE", 0.02)
+LEARNING_MIN_GROUP_COUNT = envint("LEARNING_MIN_GROUP_COUNT", 30)
+# A retraining run still "running" after this long lost its worker: it is marked failed.
+LEARNING_RETRAIN_TIMEOUT_SECONDS = envint("LEARNING_RETRAIN_TIMEOUT_SECONDS", 3600)
 
 
 def email_settings(url: str) -> dict:

@@ -8,6 +8,7 @@ api_v1 = [
     path("", include("models_registry.api_urls")),
     path("", include("reviews.api_urls")),
     path("", include("audit.api_urls")),
+    path("", include("learning.api_urls")),
     path("", include("oversight.api_urls")),
 ]
 
@@ -19,6 +20,7 @@ urlpatterns = [
     path("api/docs/", SpectacularSwaggerSplitView.as_view(url_name="schema"), name="api-docs"),
     path("api/v1/", include(api_v1)),
     path("models/", include("models_registry.urls")),
+    path("models/", include("learning.urls")),
     path("review/", include("reviews.urls")),
     path("audit/", include("audit.urls")),
     path("", include("oversight.urls")),

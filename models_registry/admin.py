@@ -1,7 +1,7 @@
 from django.contrib import admin
 
 from core.admin import ReadOnlyAdmin
-from models_registry.models import MLModel, ModelVersion, RoutingPolicy
+from models_registry.models import MLModel, ModelVersion, RoutingPolicy, TrainingData
 
 
 @admin.register(MLModel)
@@ -18,3 +18,9 @@ class ModelVersionAdmin(ReadOnlyAdmin):
 @admin.register(RoutingPolicy)
 class RoutingPolicyAdmin(ReadOnlyAdmin):
     list_display = ("model", "version", "confidence_threshold", "random_audit_rate", "created_at")
+
+
+@admin.register(TrainingData)
+class TrainingDataAdmin(ReadOnlyAdmin):
+    list_display = ("version", "split", "rows", "sha256", "created_at")
+    exclude = ("data",)

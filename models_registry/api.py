@@ -8,7 +8,7 @@ from collections.abc import Mapping
 from django.contrib.auth.models import User
 from django.db.models import QuerySet
 from django.shortcuts import get_object_or_404
-from drf_spectacular.utils import OpenApiResponse, extend_schema
+from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_field
 from rest_framework import parsers, renderers, serializers, status
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -108,6 +108,9 @@ class PolicySerializer(StrictSerializer):
     blind_review = serializers.BooleanField(required=False)
     sla_hours = serializers.IntegerField(required=False)
     review_all = serializers.BooleanField(required=False)
+    retrain_min_new_labels = serializers.IntegerField(
+        required=False, help_text="retrain once this many new labels arrived; 0 = only on request"
+    )
     note = serializers.CharField(required=False, allow_blank=True, max_length=2000)
     in_words = serializers.SerializerMethodField()
     created_at = serializers.DateTimeField(read_only=True)
@@ -116,10 +119,20 @@ class PolicySerializer(StrictSerializer):
         return selectors.policy_in_words(policy)
 
 
+class DatasetOutSerializer(serializers.Serializer):
+    split = serializers.ChoiceField(choices=["train", "test"])
+    sha256 = serializers.CharField()
+    rows = serializers.IntegerField()
+    size_bytes = serializers.IntegerField()
+    columns = serializers.ListField(child=serializers.CharField())
+
+
 class VersionOutSerializer(serializers.ModelSerializer):
     model = serializers.CharField(source="model.name")
     created_by = serializers.CharField(source="created_by.username", default=None)
     promoted_by = serializers.CharField(source="promoted_by.username", default=None)
+    parent = serializers.IntegerField(source="parent.number", default=None)
+    training_data = serializers.SerializerMethodField()
 
     class Meta:
         model = ModelVersion
@@ -134,6 +147,11 @@ class VersionOutSerializer(serializers.ModelSerializer):
             "baseline",
             "metrics",
             "label_count",
+            "parent",
+            "provenance",
+            "training_data",
+            "promotion_justification",
+            "promotion_failed_checks",
             "data_window_start",
             "data_window_end",
             "notes",
@@ -143,6 +161,10 @@ class VersionOutSerializer(serializers.ModelSerializer):
             "promoted_at",
             "retired_at",
         ]
+
+    @extend_schema_field(DatasetOutSerializer(many=True))
+    def get_training_data(self, version: ModelVersion) -> list[dict]:
+        return DatasetOutSerializer(version.datasets.all(), many=True).data
 
 
 class ModelOutSerializer(serializers.ModelSerializer):
@@ -316,11 +338,21 @@ class VersionListApi(APIView):
         baseline = parsing.JSONField(required=False, help_text="reference value per feature")
         label_count = serializers.IntegerField(required=False, min_value=0)
         notes = serializers.CharField(required=False, allow_blank=True, max_length=5000)
+        training_data = serializers.FileField(
+            required=False,
+            help_text="Parquet: one column per schema feature, `label`, optional protected "
+            "attributes; lets Oversight retrain this version",
+        )
+        test_data = serializers.FileField(
+            required=False, help_text="Parquet, same columns: a test split for evaluation"
+        )
 
     @extend_schema(responses=VersionOutSerializer(many=True))
     def get(self, request: Request, name: str) -> Response:
         model = _model_or_404(request.user, name)
-        versions = model.versions.select_related("model", "created_by", "promoted_by")
+        versions = model.versions.select_related(
+            "model", "created_by", "promoted_by", "parent"
+        ).prefetch_related("datasets")
         return Response(VersionOutSerializer(versions, many=True).data)
 
     @extend_schema(
@@ -339,6 +371,8 @@ class VersionListApi(APIView):
             baseline=_json_field(data, "baseline"),
             label_count=data.get("label_count"),
             notes=data.get("notes", ""),
+            training_data=_file(data, "training_data"),
+            test_data=_file(data, "test_data"),
             actor=request.user,
         )
         return Response(VersionOutSerializer(version).data, status=status.HTTP_201_CREATED)
@@ -351,6 +385,11 @@ def _may_upload(user: User, model: MLModel) -> bool:
     return r.has_role(user, r.MODEL_SERVICE) and model.services.filter(pk=user.pk).exists()
 
 
+def _file(data: dict, key: str) -> bytes | None:
+    upload = data.get(key)
+    return upload.read() if upload is not None else None
+
+
 def _json_field(data: dict, key: str):
     """Multipart fields arrive as text; JSON bodies as objects. Accept both."""
     value = data.get(key)
@@ -360,19 +399,6 @@ def _json_field(data: dict, key: str):
         except (ValueError, RecursionError):
             raise invalid({key: ["must be valid JSON (and not nested too deeply)"]}) from None
     return value
-
-
-class VersionPromoteApi(APIView):
-    """Make a version the champion (its model's owner only). The old champion is retired."""
-
-    permission_classes = [role_permission(r.MODEL_OWNER)]
-
-    @extend_schema(request=None, responses=VersionOutSerializer)
-    def post(self, request: Request, name: str, number: int) -> Response:
-        model = _owned_or_403(request.user, name)
-        version = get_object_or_404(model.versions, number=number)
-        version = services.version_promote(version=version, actor=request.user)
-        return Response(VersionOutSerializer(version).data)
 
 
 class PolicyApi(APIView):

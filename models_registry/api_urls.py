@@ -7,10 +7,5 @@ urlpatterns = [
     path("models/<slug:name>/", api.ModelDetailApi.as_view(), name="api-model"),
     path("models/<slug:name>/card.md", api.ModelCardApi.as_view(), name="api-model-card"),
     path("models/<slug:name>/versions/", api.VersionListApi.as_view(), name="api-versions"),
-    path(
-        "models/<slug:name>/versions/<int:number>/promote/",
-        api.VersionPromoteApi.as_view(),
-        name="api-version-promote",
-    ),
     path("models/<slug:name>/policy/", api.PolicyApi.as_view(), name="api-policy"),
 ]

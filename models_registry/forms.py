@@ -30,6 +30,12 @@ class PolicyForm(forms.Form):
     review_all = forms.BooleanField(
         required=False, help_text="Breaker: send every decision to a person."
     )
+    retrain_min_new_labels = forms.IntegerField(
+        min_value=0,
+        required=False,
+        help_text="Retrain automatically once this many new human labels have arrived since "
+        "the last run (0: only when you ask).",
+    )
     note = forms.CharField(
         required=False, max_length=2000, help_text="Why the change (kept in the audit trail)."
     )
@@ -39,6 +45,12 @@ class PolicyForm(forms.Form):
         initial = policy.as_dict()
         initial["high_stakes"] = json.dumps(policy.high_stakes, indent=2)
         return cls(initial=initial)
+
+    def clean(self) -> dict:
+        data = super().clean()
+        if data.get("retrain_min_new_labels") is None:
+            data.pop("retrain_min_new_labels", None)  # left out: unchanged
+        return data
 
     def clean_high_stakes(self) -> list:
         text = self.cleaned_data["high_stakes"].strip() or "[]"

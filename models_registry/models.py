@@ -71,6 +71,11 @@ class VersionManager(models.Manager):
         return super().get_queryset().defer("artifact")
 
 
+class DeferredDataManager(models.Manager):
+    def get_queryset(self) -> models.QuerySet:
+        return super().get_queryset().defer("data")
+
+
 class ModelVersion(models.Model):
     """A trained artifact of a model, kept as a skops file (never a pickle)."""
 
@@ -94,6 +99,12 @@ class ModelVersion(models.Model):
     # {"overall": {...}, "by_group": {"race": {"black": {...}}}}
     metrics = models.JSONField(default=dict, blank=True)
     label_count = models.PositiveIntegerField(null=True, blank=True)
+    # The version this one was retrained from, and how (labels by source, their ids' digest,
+    # library versions, training seconds): written by learning's retraining.
+    parent = models.ForeignKey(
+        "self", on_delete=models.PROTECT, null=True, blank=True, related_name="children"
+    )
+    provenance = models.JSONField(default=dict, blank=True)
     data_window_start = models.DateTimeField(null=True, blank=True)
     data_window_end = models.DateTimeField(null=True, blank=True)
     notes = models.TextField(blank=True)
@@ -105,6 +116,10 @@ class ModelVersion(models.Model):
         settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
     )
     promoted_at = models.DateTimeField(null=True, blank=True)
+    # When the promotion gate refused and the owner promoted anyway: the failed checks and the
+    # owner's written reason, shown on the model card.
+    promotion_justification = models.TextField(blank=True)
+    promotion_failed_checks = models.JSONField(default=list, blank=True)
     retired_at = models.DateTimeField(null=True, blank=True)
 
     objects = VersionManager()
@@ -121,6 +136,37 @@ class ModelVersion(models.Model):
 
     def __str__(self) -> str:
         return f"{self.model.name} v{self.number} ({self.status})"
+
+
+class TrainingData(models.Model):
+    """A Parquet file uploaded with a version: the data it was trained on ("train") or tested
+    on ("test"), one column per schema feature plus `label` (and optional protected-attribute
+    columns). Kept in the database beside the artifact, so that retraining on any worker reads
+    exactly the bytes whose sha256 was registered, with no shared volume to keep in step."""
+
+    class Split(models.TextChoices):
+        TRAIN = "train"
+        TEST = "test"
+
+    version = models.ForeignKey(ModelVersion, on_delete=models.PROTECT, related_name="datasets")
+    split = models.CharField(max_length=5, choices=Split.choices)
+    data = models.BinaryField()
+    sha256 = models.CharField(max_length=64)
+    size_bytes = models.PositiveBigIntegerField()
+    rows = models.PositiveIntegerField()
+    columns = models.JSONField(default=list)
+    created_at = models.DateTimeField()
+
+    objects = DeferredDataManager()
+
+    class Meta:
+        base_manager_name = "objects"
+        constraints = [
+            models.UniqueConstraint(fields=["version", "split"], name="one_dataset_per_split"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.version_id} {self.split} data ({self.rows} rows)"
 
 
 class RoutingPolicy(models.Model):
@@ -142,6 +188,9 @@ class RoutingPolicy(models.Model):
     blind_review = models.BooleanField(default=False)
     sla_hours = models.PositiveIntegerField(default=48)
     review_all = models.BooleanField(default=False)
+    # Retrain automatically once this many new human labels have arrived since the last
+    # retraining run (0: only when the owner asks).
+    retrain_min_new_labels = models.PositiveIntegerField(default=0)
     note = models.TextField(blank=True)
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, related_name="+"
@@ -167,6 +216,7 @@ class RoutingPolicy(models.Model):
         "blind_review",
         "sla_hours",
         "review_all",
+        "retrain_min_new_labels",
     )
 
     def as_dict(self) -> dict:

@@ -61,6 +61,11 @@ def policy_in_words(policy: RoutingPolicy) -> list[str]:
     if policy.blind_review:
         words.append("Reviewers answer before they see the model's outcome (blind review).")
     words.append(f"Reviews are due within {policy.sla_hours} hours.")
+    if policy.retrain_min_new_labels > 0:
+        words.append(
+            f"A candidate is retrained automatically after every {policy.retrain_min_new_labels} "
+            "new human labels."
+        )
     return words
 
 
@@ -103,7 +108,9 @@ def metric_tables(metrics: dict) -> list[dict]:
 
 def card_context(model: MLModel) -> dict:
     policy = current_policy(model)
-    versions = model.versions.select_related("created_by", "promoted_by")
+    versions = model.versions.select_related(
+        "created_by", "promoted_by", "parent"
+    ).prefetch_related("datasets")
     return {
         "model": model,
         "features": [{**spec, "range": feature_range(spec)} for spec in model.features],

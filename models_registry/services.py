@@ -15,9 +15,9 @@ from audit import record
 from audit.log import Actor
 from core.errors import ApplicationError, invalid
 from core.roles import MODEL_OWNER, MODEL_SERVICE, has_role
-from models_registry import artifacts, explain, rules, schema
+from models_registry import artifacts, datasets, explain, rules, schema
 from models_registry.metrics import check as check_metrics
-from models_registry.models import MLModel, ModelVersion, RoutingPolicy
+from models_registry.models import MLModel, ModelVersion, RoutingPolicy, TrainingData
 from models_registry.scoring import frame
 from models_registry.selectors import current_policy
 
@@ -179,14 +179,27 @@ def version_upload(
     label_count: int | None = None,
     data_window: tuple[datetime, datetime] | None = None,
     notes: str = "",
+    training_data: bytes | None = None,
+    test_data: bytes | None = None,
+    parent: ModelVersion | None = None,
+    provenance: dict | None = None,
 ) -> ModelVersion:
-    """Check a skops artifact against the model's contract and register it as a candidate."""
+    """Check a skops artifact against the model's contract and register it as a candidate.
+
+    `training_data` and `test_data` are optional Parquet files (checked against the feature
+    schema, sha256 stored) from which Oversight can retrain the version; `parent` and
+    `provenance` say where a retrained version came from."""
     estimator = artifacts.load(artifact)
     baseline = _check_baseline(model, baseline)
     _check_estimator(model, estimator, baseline)
     errors = check_metrics(metrics)
     if errors:
         raise invalid(errors)
+    data = {
+        split: datasets.check(model, raw, field=f"{split}_data")
+        for split, raw in (("training", training_data), ("test", test_data))
+        if raw is not None
+    }
     linear = explain.linear_view(estimator, model.features, model.favourable_label, baseline)
     method = explain.LINEAR if linear is not None else explain.BASELINE
     digest = artifacts.sha256(artifact)
@@ -207,9 +220,22 @@ def version_upload(
             data_window_start=data_window[0] if data_window else None,
             data_window_end=data_window[1] if data_window else None,
             notes=notes,
+            parent=parent,
+            provenance=provenance or {},
             created_by=_user(actor),
             created_at=timezone.now(),
         )
+        for split, checked in data.items():
+            TrainingData.objects.create(
+                version=version,
+                split=TrainingData.Split.TRAIN if split == "training" else TrainingData.Split.TEST,
+                data=checked.data,
+                sha256=checked.sha256,
+                size_bytes=len(checked.data),
+                rows=checked.rows,
+                columns=checked.columns,
+                created_at=version.created_at,
+            )
         record(
             action="version.registered",
             actor=actor,
@@ -223,6 +249,12 @@ def version_upload(
                 "explainer": method,
                 "metrics": version.metrics,
                 "label_count": label_count,
+                "parent": parent.number if parent else None,
+                "provenance": version.provenance,
+                "data": {
+                    f"{split}_data": {"sha256": c.sha256, "rows": c.rows}
+                    for split, c in data.items()
+                },
             },
         )
     return version
@@ -347,6 +379,7 @@ _DEFAULT_POLICY = {
     "blind_review": False,
     "sla_hours": 48,
     "review_all": False,
+    "retrain_min_new_labels": 0,
 }
 
 
@@ -436,6 +469,10 @@ def policy_errors(model: MLModel, settings: dict[str, Any]) -> dict[str, list[st
         "sla_hours": (
             _whole_between(settings["sla_hours"], 1, 24 * 365),
             "must be a whole number of hours from 1 to 8760",
+        ),
+        "retrain_min_new_labels": (
+            _whole_between(settings["retrain_min_new_labels"], 0, 10_000_000),
+            "must be a whole number of new labels, 0 or more (0: retrain only when asked)",
         ),
     }
     errors = {key: [message] for key, (ok, message) in checks.items() if not ok}

@@ -7,5 +7,4 @@ urlpatterns = [
     path("", views.model_list, name="list"),
     path("<slug:name>/", views.model_card, name="card"),
     path("<slug:name>/policy/", views.policy_edit, name="policy"),
-    path("<slug:name>/versions/<int:number>/promote/", views.version_promote, name="promote"),
 ]

@@ -4,7 +4,6 @@ from django.contrib import messages
 from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
-from django.views.decorators.http import require_POST
 
 from core import roles as r
 from core.errors import ApplicationError
@@ -33,6 +32,8 @@ def model_card(request: HttpRequest, name: str) -> HttpResponse:
     context["is_owner"] = model.owner_id == request.user.pk and r.has_role(
         request.user, r.MODEL_OWNER
     )
+    # Auditors read the learning page of every model (labels, deliveries, retraining).
+    context["can_see_learning"] = r.has_role(request.user, r.AUDITOR)
     return render(request, "models_registry/card.html", context)
 
 
@@ -73,17 +74,3 @@ def policy_edit(request: HttpRequest, name: str) -> HttpResponse:
         {"model": model, "policy": policy, "form": form},
         status=400,
     )
-
-
-@require_POST
-@role_required(r.MODEL_OWNER)
-def version_promote(request: HttpRequest, name: str, number: int) -> HttpResponse:
-    model = _owned(request, name)
-    version = get_object_or_404(model.versions, number=number)
-    try:
-        services.version_promote(version=version, actor=request.user)
-    except ApplicationError as exc:
-        messages.error(request, exc.message)
-    else:
-        messages.success(request, f"Version {number} is now the champion.")
-    return redirect("models_registry:card", name=model.name)

@@ -31,6 +31,7 @@ from accounts.services import service_token_create, user_create
 from core import roles as r
 from models_registry import services as registry
 from models_registry.models import MLModel
+from oversight import demo_learning
 
 MODEL_NAME = "mortgage-approval"
 SERVICE_NAME = "mortgage-scorer"
@@ -335,6 +336,7 @@ def load() -> dict:
         if token is None:  # the first token was shown once and is not kept: make another
             token = service_token_create(name=SERVICE_NAME, actor=ACTOR)[1]
         created = send_through_api(pending, token)
+    demo_learning.load(model)
     return {
         "people": people,
         "token": token,

@@ -68,6 +68,8 @@ def test_the_owner_promotes_on_the_card_page(tiny_model, erin, tiny_artifact):
     from models_registry import services
 
     services.version_upload(model=tiny_model, artifact=tiny_artifact, actor=erin)
-    response = logged_in(erin).post("/models/tiny/versions/2/promote/", follow=True)
+    # Nothing to measure it on yet: the promotion gate (learning) wants a justification.
+    why = {"justification": "Same training data; re-registered with a new baseline."}
+    response = logged_in(erin).post("/models/tiny/versions/2/promote/", why, follow=True)
     assert "Version 2 is now the champion." in response.content.decode()
     assert ModelVersion.objects.get(number=2).status == "champion"
