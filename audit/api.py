@@ -8,11 +8,7 @@ from __future__ import annotations
 
 import re
 
-from drf_spectacular.utils import (
-    OpenApiParameter,
-    extend_schema,
-    inline_serializer,
-)
+from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import serializers
 from rest_framework.pagination import CursorPagination
 from rest_framework.request import Request
@@ -57,17 +53,15 @@ class InclusionOut(serializers.Serializer):
     proof = serializers.ListField(child=serializers.CharField())
 
 
-# "from" is a Python keyword, so this shape is spelled out as a dict.
-ConsistencyOut = inline_serializer(
-    "ConsistencyProof",
-    {
-        "from": serializers.IntegerField(),
-        "to": serializers.IntegerField(),
-        "old_root": serializers.CharField(),
-        "new_root": serializers.CharField(),
-        "proof": serializers.ListField(child=serializers.CharField()),
-    },
-)
+class ConsistencyOut(serializers.Serializer):
+    to = serializers.IntegerField()
+    old_root = serializers.CharField()
+    new_root = serializers.CharField()
+    proof = serializers.ListField(child=serializers.CharField())
+
+    def get_fields(self) -> dict:
+        # "from" is a Python keyword: it cannot be a class attribute.
+        return {"from": serializers.IntegerField(), **super().get_fields()}
 
 
 class ProofEventOut(serializers.Serializer):
@@ -96,7 +90,7 @@ class PublicKeyApi(APIView):
 
     @extend_schema(responses=PublicKeyOut)
     def get(self, request: Request) -> Response:
-        return Response(keys.public_key())
+        return Response(PublicKeyOut(keys.public_key()).data)
 
 
 class LatestCheckpointApi(APIView):
@@ -171,16 +165,15 @@ class InclusionProofApi(APIView):
             raise invalid({"seq": [f"event #{seq} is not in a tree of size {size}"]})
         _sealed_or_409(size)
         tree = StoredTree()
-        return Response(
-            {
-                "seq": seq,
-                "leaf_index": seq - 1,
-                "tree_size": size,
-                "leaf_hash": tree.node(0, seq - 1).hex(),
-                "root": tree.root(size).hex(),
-                "proof": [h.hex() for h in tree.inclusion_proof(seq - 1, size)],
-            }
-        )
+        body = {
+            "seq": seq,
+            "leaf_index": seq - 1,
+            "tree_size": size,
+            "leaf_hash": tree.node(0, seq - 1).hex(),
+            "root": tree.root(size).hex(),
+            "proof": [h.hex() for h in tree.inclusion_proof(seq - 1, size)],
+        }
+        return Response(InclusionOut(body).data)
 
 
 class ConsistencyProofApi(APIView):
@@ -201,15 +194,14 @@ class ConsistencyProofApi(APIView):
             raise invalid({"from": ["must not be larger than to"]})
         _sealed_or_409(new)
         tree = StoredTree()
-        return Response(
-            {
-                "from": old,
-                "to": new,
-                "old_root": (tree.root(old) if old else merkle.EMPTY_ROOT).hex(),
-                "new_root": tree.root(new).hex(),
-                "proof": [h.hex() for h in tree.consistency_proof(old, new)],
-            }
-        )
+        body = {
+            "from": old,
+            "to": new,
+            "old_root": (tree.root(old) if old else merkle.EMPTY_ROOT).hex(),
+            "new_root": tree.root(new).hex(),
+            "proof": [h.hex() for h in tree.consistency_proof(old, new)],
+        }
+        return Response(ConsistencyOut(body).data)
 
 
 # --- alerts ------------------------------------------------------------------------------------
