@@ -19,10 +19,13 @@ from audit import keys, merkle, selectors, services
 from audit.models import Alert, Checkpoint
 from audit.tree import StoredTree, sealed_size
 from core import roles as r
+from core.api_schema import error
 from core.errors import ApplicationError, invalid
 from core.permissions import role_permission
 
 READERS = (r.AUDITOR, r.MODEL_SERVICE)
+NO_CHECKPOINT = "No checkpoint has been signed yet (and no `size` was given)."
+NOT_SEALED = "The size asked for is beyond the sealed log; the next checkpoint seals it."
 
 
 class CheckpointOut(serializers.ModelSerializer):
@@ -88,7 +91,7 @@ class PublicKeyApi(APIView):
 
     permission_classes = [role_permission(*READERS)]
 
-    @extend_schema(responses=PublicKeyOut)
+    @extend_schema(responses={200: PublicKeyOut, 503: error("No signing key is configured.")})
     def get(self, request: Request) -> Response:
         return Response(PublicKeyOut(keys.public_key()).data)
 
@@ -96,7 +99,7 @@ class PublicKeyApi(APIView):
 class LatestCheckpointApi(APIView):
     permission_classes = [role_permission(*READERS)]
 
-    @extend_schema(responses=CheckpointOut)
+    @extend_schema(responses={200: CheckpointOut, 404: error(NO_CHECKPOINT)})
     def get(self, request: Request) -> Response:
         checkpoint = Checkpoint.objects.order_by("-tree_size").first()
         if checkpoint is None:
@@ -152,7 +155,7 @@ class InclusionProofApi(APIView):
 
     @extend_schema(
         parameters=[OpenApiParameter("seq", int, required=True), OpenApiParameter("size", int)],
-        responses=InclusionOut,
+        responses={200: InclusionOut, 404: error(NO_CHECKPOINT), 409: error(NOT_SEALED)},
     )
     def get(self, request: Request) -> Response:
         seq = _positive(request, "seq")
@@ -186,7 +189,7 @@ class ConsistencyProofApi(APIView):
             OpenApiParameter("from", int, required=True),
             OpenApiParameter("to", int, required=True),
         ],
-        responses=ConsistencyOut,
+        responses={200: ConsistencyOut, 409: error(NOT_SEALED)},
     )
     def get(self, request: Request) -> Response:
         old, new = _positive(request, "from", minimum=0), _positive(request, "to")

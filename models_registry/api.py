@@ -297,6 +297,13 @@ class ModelCardApi(APIView):
         model = _model_or_404(request.user, name)
         return Response(selectors.card_markdown(model), content_type="text/markdown; charset=utf-8")
 
+    def finalize_response(self, request, response, *args, **kwargs):
+        response = super().finalize_response(request, response, *args, **kwargs)
+        if response.status_code >= 400:  # errors have the one JSON body, here too
+            response.accepted_renderer = renderers.JSONRenderer()
+            response.accepted_media_type = "application/json"
+        return response
+
 
 class VersionListApi(APIView):
     """Versions of a model; upload a new one as a skops file (multipart field `artifact`)."""

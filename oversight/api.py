@@ -12,6 +12,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from core import roles as r
+from core.api_schema import error
 from core.permissions import role_permission
 from oversight import selectors, services
 from oversight.models import Export
@@ -97,7 +98,13 @@ class ExportDownloadApi(APIView):
 
     permission_classes = [role_permission(*READERS)]
 
-    @extend_schema(responses={(200, "application/zip"): OpenApiResponse(description="zip")})
+    @extend_schema(
+        responses={
+            (200, "application/zip"): OpenApiResponse(description="zip"),
+            409: error("The export is not done (queued, running or failed)."),
+            410: error("The export's file is gone from the export directory."),
+        }
+    )
     def get(self, request: Request, export_id: int):
         export = get_object_or_404(selectors.exports_visible_to(request.user), pk=export_id)
         path = services.export_download(export=export, actor=request.user)

@@ -340,7 +340,7 @@ def test_the_case_page_is_given_the_decision_as_seen_and_a_history_without_paylo
     w = world("blind_reviewer")
     mine = w.api.post("/api/v1/review-tasks/claim/").json()["id"]
     rendered = w.page.get(f"/review/tasks/{mine}/").context
-    context = {key: rendered[key] for key in rendered.keys()}
+    context = {key: rendered[key] for key in rendered.keys()}  # noqa: SIM118 (a list of contexts)
     given = [*context.values(), *context["history"], *context["task"].values()]
     assert not [v for v in given if isinstance(v, Decision | ReviewTask | AuditEvent)]
     assert {"decision.ingested", "task.claimed"} <= {e["action"] for e in context["history"]}
