@@ -6,13 +6,16 @@ import io
 import json
 import zipfile
 
+import pyarrow.parquet as pq
 import pytest
 from django.test import Client
 
 from audit.models import AuditEvent
 from models_registry import services as registry
+from oversight import exports
 from oversight.models import Export
 from reviews import services as reviews
+from reviews.models import Decision
 from tests.fixtures import api, item
 
 pytestmark = pytest.mark.django_db
@@ -389,3 +392,25 @@ def test_a_filtered_export_carries_only_its_own_decisions_reviews_and_groups(
     ):
         stored.setdefault(decision_id, {})[name] = value
     assert [row["groups"] for row in rows] == [stored[first], stored[last]]
+
+
+def test_a_json_lines_export_keeps_integers_past_64_bits(log, dave):
+    huge = 10**20 + 1
+    Decision.objects.filter(pk=log[0].pk).update(features={**log[0].features, "years": huge})
+    client = api(dave)
+    package = download(client, export(client, format="jsonl"))
+    rows = [json.loads(line) for line in package.read("decisions.jsonl").splitlines()]
+    assert {row["decision_id"]: row["features"]["years"] for row in rows}[log[0].pk] == huge
+
+
+@pytest.mark.parametrize("who", ["dave", "service"])
+def test_every_format_has_the_column_tables_columns_in_order(log, dave, service, who):
+    client = api(dave) if who == "dave" else service.client()
+    names = exports.columns(include_groups=who == "dave")
+    assert names[: len(exports.COLUMNS)] == exports.COLUMNS
+    csv_file = download(client, export(client, format="csv")).read("decisions.csv").decode()
+    assert next(csv.reader(io.StringIO(csv_file))) == names
+    jsonl = download(client, export(client, format="jsonl")).read("decisions.jsonl")
+    assert list(json.loads(jsonl.splitlines()[0])) == names
+    parquet = download(client, export(client, format="parquet")).read("decisions.parquet")
+    assert pq.read_schema(io.BytesIO(parquet)).names == names
