@@ -178,15 +178,17 @@ def version_upload(
     notes: str = "",
 ) -> ModelVersion:
     """Check a skops artifact against the model's contract and register it as a candidate."""
-    estimator = artifacts.load(artifact)
+    estimator = artifacts.loaded(artifact)
     baseline = _check_baseline(model, baseline)
     _check_estimator(model, estimator, baseline)
     errors = check_metrics(metrics)
     if errors:
         raise invalid(errors)
-    linear = explain.linear_view(estimator, model.features, model.favourable_label, baseline)
-    method = explain.LINEAR if linear is not None else explain.BASELINE
     digest = artifacts.sha256(artifact)
+    linear = explain.linear_cached(
+        digest, estimator, model.features, model.favourable_label, baseline
+    )
+    method = explain.LINEAR if linear is not None else explain.BASELINE
     with transaction.atomic():
         MLModel.objects.select_for_update().get(pk=model.pk)
         last = model.versions.order_by("-number").values_list("number", flat=True).first()
