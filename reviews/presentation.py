@@ -207,9 +207,11 @@ def _counterfactual(explanation: object, specs: list[dict]) -> list[str]:
     return counterfactual_text(counterfactual, specs)
 
 
-def after_review_message(review: Review) -> str:
+def after_review_message(review: Review, viewer: User) -> str:
     said = f"Saved. You said {review.outcome}"
     if review.model_hidden:
-        model_said = review.decision.model_outcome
-        return f"{said}; the model, hidden from you until now, had said {model_said}."
+        # Answered, the reviewer may see the model's answer now: as the selector shows it.
+        sight = selectors.task_sight(review.task, viewer)
+        seen = selectors.decision_seen(review.decision, sight, task=review.task)
+        return f"{said}; the model, hidden from you until now, had said {seen['model_outcome']}."
     return f"{said} ({'agreeing with' if review.agrees_with_model else 'overriding'} the model)."
