@@ -228,7 +228,8 @@ class DecisionBulkApi(APIView):
         items = request.data.get("items") if isinstance(request.data, dict) else None
         results = services.decisions_ingest(items=items, actor=request.user)
         created = sum(result.created for result in results)
-        seen = selectors.decisions_seen(request.user, [result.decision for result in results])
+        decisions = [result.decision for result in results]
+        seen = selectors.decisions_seen(request.user, decisions, tasks=False)
         body = {
             "created": created,
             "existing": len(results) - created,

@@ -163,11 +163,14 @@ def task_sight(task: ReviewTask, viewer: User) -> Sight:
     return role_sight(viewer) if reveals_model(task, viewer) else BLIND_REVIEWER
 
 
-def decision_seen(decision: Decision, sight: Sight, *, task: ReviewTask | None = None) -> dict:
+def decision_seen(
+    decision: Decision, sight: Sight, *, task: ReviewTask | None = None, tasks: bool = True
+) -> dict:
     """The decision as a viewer with this sight may see it: what they may not see is absent,
     and `model_hidden` is true when the model's answer is. Seen through one of its tasks (the
     case page, the task API) it is the case that task's reviewer works from: the routing as
-    shown_routing gives it, `model_hidden` always, no list of tasks, no protected attributes."""
+    shown_routing gives it, `model_hidden` always, no list of tasks, no protected attributes.
+    `tasks=False` leaves the list of tasks out (a bulk answer, which does not show it)."""
     seen: dict[str, Any] = {"id": decision.pk}
     if not sight.case:
         return seen
@@ -185,7 +188,7 @@ def decision_seen(decision: Decision, sight: Sight, *, task: ReviewTask | None =
         finalized_at=decision.finalized_at,
         received_at=decision.received_at,
     )
-    if task is None:
+    if task is None and tasks:
         seen["tasks"] = [
             {"id": t.pk, "kind": t.kind, "state": t.state} for t in decision.tasks.all()
         ]
@@ -198,16 +201,18 @@ def decision_seen(decision: Decision, sight: Sight, *, task: ReviewTask | None =
     return seen
 
 
-def decisions_seen(viewer: User, decisions: Iterable[Decision]) -> list[dict]:
+def decisions_seen(
+    viewer: User, decisions: Iterable[Decision], *, tasks: bool = True
+) -> list[dict]:
     """decision_seen of each decision, each with the viewer's sight of it."""
     rows = list(decisions)
     sights = sights_of(viewer, [decision.pk for decision in rows])
     # What decision_seen reads, for all rows at once (a no-op for what the caller prefetched).
     versions = Prefetch("model_version", ModelVersion.objects.defer("artifact"))
-    prefetch_related_objects(rows, "model", versions, "tasks")
+    prefetch_related_objects(rows, "model", versions, *(["tasks"] if tasks else []))
     if any(sight.groups for sight in sights.values()):
         prefetch_related_objects(rows, "protected")
-    return [decision_seen(decision, sights[decision.pk]) for decision in rows]
+    return [decision_seen(d, sights[d.pk], tasks=tasks) for d in rows]
 
 
 def _routing_seen(decision: Decision, sight: Sight, task: ReviewTask | None) -> dict:
