@@ -8,11 +8,7 @@ from __future__ import annotations
 
 import re
 
-from drf_spectacular.utils import (
-    OpenApiParameter,
-    extend_schema,
-    inline_serializer,
-)
+from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import serializers
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -22,11 +18,14 @@ from audit import keys, merkle, selectors, services
 from audit.models import Alert, Checkpoint
 from audit.tree import StoredTree, sealed_size
 from core import roles as r
+from core.api_schema import error
 from core.errors import ApplicationError, invalid
 from core.pagination import CursorPagination
 from core.permissions import role_permission
 
 READERS = (r.AUDITOR, r.MODEL_SERVICE)
+NO_CHECKPOINT = "No checkpoint has been signed yet (and no `size` was given)."
+NOT_SEALED = "The size asked for is beyond the sealed log; the next checkpoint seals it."
 
 
 class CheckpointOut(serializers.ModelSerializer):
@@ -57,17 +56,15 @@ class InclusionOut(serializers.Serializer):
     proof = serializers.ListField(child=serializers.CharField())
 
 
-# "from" is a Python keyword, so this shape is spelled out as a dict.
-ConsistencyOut = inline_serializer(
-    "ConsistencyProof",
-    {
-        "from": serializers.IntegerField(),
-        "to": serializers.IntegerField(),
-        "old_root": serializers.CharField(),
-        "new_root": serializers.CharField(),
-        "proof": serializers.ListField(child=serializers.CharField()),
-    },
-)
+class ConsistencyOut(serializers.Serializer):
+    to = serializers.IntegerField()
+    old_root = serializers.CharField()
+    new_root = serializers.CharField()
+    proof = serializers.ListField(child=serializers.CharField())
+
+    def get_fields(self) -> dict:
+        # "from" is a Python keyword: it cannot be a class attribute.
+        return {"from": serializers.IntegerField(), **super().get_fields()}
 
 
 class ProofEventOut(serializers.Serializer):
@@ -94,15 +91,15 @@ class PublicKeyApi(APIView):
 
     permission_classes = [role_permission(*READERS)]
 
-    @extend_schema(responses=PublicKeyOut)
+    @extend_schema(responses={200: PublicKeyOut, 503: error("No signing key is configured.")})
     def get(self, request: Request) -> Response:
-        return Response(keys.public_key())
+        return Response(PublicKeyOut(keys.public_key()).data)
 
 
 class LatestCheckpointApi(APIView):
     permission_classes = [role_permission(*READERS)]
 
-    @extend_schema(responses=CheckpointOut)
+    @extend_schema(responses={200: CheckpointOut, 404: error(NO_CHECKPOINT)})
     def get(self, request: Request) -> Response:
         checkpoint = Checkpoint.objects.order_by("-tree_size").first()
         if checkpoint is None:
@@ -164,7 +161,7 @@ class InclusionProofApi(APIView):
             OpenApiParameter("seq", WHOLE_FROM_1, required=True, description="event number"),
             OpenApiParameter("size", WHOLE_FROM_1, description="default: the latest checkpoint"),
         ],
-        responses=InclusionOut,
+        responses={200: InclusionOut, 404: error(NO_CHECKPOINT), 409: error(NOT_SEALED)},
     )
     def get(self, request: Request) -> Response:
         seq = _positive(request, "seq")
@@ -177,16 +174,15 @@ class InclusionProofApi(APIView):
             raise invalid({"seq": [f"event #{seq} is not in a tree of size {size}"]})
         _sealed_or_409(size)
         tree = StoredTree()
-        return Response(
-            {
-                "seq": seq,
-                "leaf_index": seq - 1,
-                "tree_size": size,
-                "leaf_hash": tree.node(0, seq - 1).hex(),
-                "root": tree.root(size).hex(),
-                "proof": [h.hex() for h in tree.inclusion_proof(seq - 1, size)],
-            }
-        )
+        body = {
+            "seq": seq,
+            "leaf_index": seq - 1,
+            "tree_size": size,
+            "leaf_hash": tree.node(0, seq - 1).hex(),
+            "root": tree.root(size).hex(),
+            "proof": [h.hex() for h in tree.inclusion_proof(seq - 1, size)],
+        }
+        return Response(InclusionOut(body).data)
 
 
 class ConsistencyProofApi(APIView):
@@ -199,7 +195,7 @@ class ConsistencyProofApi(APIView):
             OpenApiParameter("from", WHOLE_FROM_0, required=True),
             OpenApiParameter("to", WHOLE_FROM_1, required=True),
         ],
-        responses=ConsistencyOut,
+        responses={200: ConsistencyOut, 409: error(NOT_SEALED)},
     )
     def get(self, request: Request) -> Response:
         old, new = _positive(request, "from", minimum=0), _positive(request, "to")
@@ -207,15 +203,14 @@ class ConsistencyProofApi(APIView):
             raise invalid({"from": ["must not be larger than to"]})
         _sealed_or_409(new)
         tree = StoredTree()
-        return Response(
-            {
-                "from": old,
-                "to": new,
-                "old_root": (tree.root(old) if old else merkle.EMPTY_ROOT).hex(),
-                "new_root": tree.root(new).hex(),
-                "proof": [h.hex() for h in tree.consistency_proof(old, new)],
-            }
-        )
+        body = {
+            "from": old,
+            "to": new,
+            "old_root": (tree.root(old) if old else merkle.EMPTY_ROOT).hex(),
+            "new_root": tree.root(new).hex(),
+            "proof": [h.hex() for h in tree.consistency_proof(old, new)],
+        }
+        return Response(ConsistencyOut(body).data)
 
 
 # --- alerts ------------------------------------------------------------------------------------

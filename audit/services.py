@@ -64,7 +64,8 @@ def verification_run(*, verification_id: int) -> ChainVerification:
 def verification_run_now(*, requested_by: str, vkey: str | None = None) -> ChainVerification:
     """Verify at once in this process (the `audit_verify` command, the daily task) and keep
     the result. `vkey`: check checkpoint signatures against this verifier key instead of the
-    server's own."""
+    server's own. The row shows the verification running meanwhile; its event is the result's
+    (an event first would be one more for the verification to count)."""
     now = timezone.now()
     verification = ChainVerification.objects.create(
         requested_by=requested_by,
@@ -94,24 +95,51 @@ def verification_scheduled() -> ChainVerification:
 
 
 def _store_report(verification: ChainVerification, vkey: str | None = None) -> ChainVerification:
+    """Verify the log (a long read, outside any transaction), then keep the result with its
+    event: `audit.verification_finished` (ok or not, with the first problem and the counts) or
+    `audit.verification_failed` when the verification could not run."""
     try:
         report = verify_log(vkey=vkey, job=verification.pk)
     except Exception as exc:
-        verification.status = ChainVerification.Status.FAILED
-        verification.message = f"verification could not run: {exc}"
+        with transaction.atomic():
+            verification.status = ChainVerification.Status.FAILED
+            verification.message = f"verification could not run: {exc}"
+            verification.finished_at = timezone.now()
+            verification.save()
+            record(
+                action="audit.verification_failed",
+                obj=verification,
+                payload={
+                    "requested_by": verification.requested_by,
+                    "message": verification.message[:500],
+                },
+            )
+        raise
+    with transaction.atomic():
+        verification.status = ChainVerification.Status.DONE
+        verification.ok = report.ok
+        verification.events_checked = report.count
+        verification.last_seq = report.last_seq
+        verification.first_bad_seq = report.first_bad_seq
+        verification.problem = report.problem
+        verification.message = report.message
+        verification.checkpoints_checked = report.checkpoints
         verification.finished_at = timezone.now()
         verification.save()
-        raise
-    verification.status = ChainVerification.Status.DONE
-    verification.ok = report.ok
-    verification.events_checked = report.count
-    verification.last_seq = report.last_seq
-    verification.first_bad_seq = report.first_bad_seq
-    verification.problem = report.problem
-    verification.message = report.message
-    verification.checkpoints_checked = report.checkpoints
-    verification.finished_at = timezone.now()
-    verification.save()
+        record(
+            action="audit.verification_finished",
+            obj=verification,
+            payload={
+                "requested_by": verification.requested_by,
+                "own_key": vkey is None,
+                "ok": report.ok,
+                "problem": report.problem or None,
+                "first_bad_seq": report.first_bad_seq,
+                "events_checked": report.count,
+                "last_seq": report.last_seq,
+                "checkpoints_checked": report.checkpoints,
+            },
+        )
     return verification
 
 

@@ -285,6 +285,13 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
+    # One name per choice set, wherever a serializer uses it.
+    "ENUM_NAME_OVERRIDES": {
+        "DecisionStatusEnum": "reviews.models.Decision.Status",
+        "ReviewTaskStateEnum": "reviews.models.ReviewTask.State",
+        "ExportStatusEnum": "oversight.models.Export.Status",
+        "AlertStateEnum": ["open", "acknowledged", "resolved"],
+    },
 }
 
 # Celery: Redis when REDIS_URL is set; otherwise tasks run eagerly in-process.

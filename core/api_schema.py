@@ -7,6 +7,7 @@
 - An APIView that pages by hand declares its paginator as a nested `Pagination` class; its
   list is documented as the page it returns ({next, previous, results}), not a bare array.
 - An output field whose default is None (a missing related object) is nullable.
+- Any other error an operation gives is declared on it with `error(description)`.
 """
 
 from __future__ import annotations
@@ -85,6 +86,12 @@ class OversightAutoSchema(AutoSchema):
         if direction == "response" and getattr(field, "default", empty) is None:
             meta["nullable"] = True
         return meta
+
+
+def error(description: str) -> OpenApiResponse:
+    """An error an operation gives besides those every operation documents (a GET that can
+    conflict, a 404 on a path without an id, a 503...): the one error body, described."""
+    return OpenApiResponse(ErrorSerializer, description=description)
 
 
 def _is_pagination(value: object) -> bool:

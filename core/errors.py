@@ -7,7 +7,7 @@ from typing import Any
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.http import Http404
-from rest_framework import exceptions, serializers
+from rest_framework import exceptions, renderers, serializers
 from rest_framework.response import Response
 from rest_framework.serializers import as_serializer_error
 from rest_framework.views import exception_handler
@@ -121,3 +121,15 @@ def api_exception_handler(exc: Exception, context: dict) -> Response | None:
         code = exc.default_code if isinstance(exc, exceptions.APIException) else "error"
         response.data = error_body(code, str(getattr(exc, "detail", exc)))
     return response
+
+
+class JSONErrors:
+    """For API views whose success is not JSON (Markdown, Parquet, a zip): their errors keep
+    the one JSON body and content type of every other error."""
+
+    def finalize_response(self, request, response, *args, **kwargs):
+        response = super().finalize_response(request, response, *args, **kwargs)
+        if response.status_code >= 400:
+            response.accepted_renderer = renderers.JSONRenderer()
+            response.accepted_media_type = "application/json"
+        return response

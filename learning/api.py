@@ -19,7 +19,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from core import roles as r
-from core.errors import ErrorDetailSerializer, forbidden, not_found
+from core.errors import ErrorDetailSerializer, JSONErrors, forbidden, not_found
 from core.permissions import role_permission
 from learning import selectors, services
 from learning.models import LabelRecord, RetrainingRun, TrainingExample
@@ -178,7 +178,7 @@ def _drain(sink: io.BytesIO) -> bytes:
     return data
 
 
-class LabelParquetApi(APIView):
+class LabelParquetApi(JSONErrors, APIView):
     """The same rows as …/labels/ (same filters), as one Parquet file, streamed. `features`
     is a JSON object per row and `reasons` a comma-separated list."""
 
@@ -262,10 +262,13 @@ class RetrainApi(APIView):
 class GateRefusalDetailSerializer(ErrorDetailSerializer):
     failed_checks = serializers.ListField(
         child=serializers.DictField(),
-        help_text='every failed check: {"code", "message", and attribute, group, metric, '
-        "candidate, champion where they apply}",
+        required=False,
+        help_text='when the gate refused: every failed check: {"code", "message", and '
+        "attribute, group, metric, candidate, champion where they apply}",
     )
-    evaluation = serializers.IntegerField(help_text="the stored evaluation's id")
+    evaluation = serializers.IntegerField(
+        required=False, help_text="when the gate refused: the stored evaluation's id"
+    )
 
 
 class GateRefusalSerializer(serializers.Serializer):

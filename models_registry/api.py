@@ -16,7 +16,7 @@ from rest_framework.views import APIView
 
 from core import parsers as parsing
 from core import roles as r
-from core.errors import forbidden, invalid
+from core.errors import JSONErrors, forbidden, invalid
 from core.permissions import role_permission
 from models_registry import selectors, services
 from models_registry.models import MLModel, ModelVersion, RoutingPolicy
@@ -308,7 +308,7 @@ class MarkdownRenderer(renderers.BaseRenderer):
         return data.encode() if isinstance(data, str) else json.dumps(data).encode()
 
 
-class ModelCardApi(APIView):
+class ModelCardApi(JSONErrors, APIView):
     """The model card in Markdown: card text, versions with sha256 and metrics, the policy."""
 
     permission_classes = [role_permission(*READERS)]

@@ -74,10 +74,22 @@ def estimator_for(version: Any) -> Any:
         if sha256(data) != version.sha256:
             # The stored bytes are not those that were registered: never score with them.
             raise RuntimeError(f"artifact of version {version.pk} does not match its sha256")
-        estimator = load(data)
-        _estimators[version.sha256] = estimator
-        if len(_estimators) > _CACHE_SIZE:
-            _estimators.popitem(last=False)
+        estimator = _keep(version.sha256, load(data))
+    return estimator
+
+
+def loaded(data: bytes) -> Any:
+    """load(data), once per process for the same bytes (an upload of bytes already loaded, for
+    another model or again, reuses the estimator; estimators are only read)."""
+    digest = sha256(data)
+    estimator = _estimators.get(digest)
+    return estimator if estimator is not None else _keep(digest, load(data))
+
+
+def _keep(digest: str, estimator: Any) -> Any:
+    _estimators[digest] = estimator
+    if len(_estimators) > _CACHE_SIZE:
+        _estimators.popitem(last=False)
     return estimator
 
 

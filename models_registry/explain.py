@@ -152,13 +152,20 @@ def linear_for(version: Any, estimator: Any) -> Linear | None:
     """The linear view of a version, computed once per process (None if not linear)."""
     model = version.model
     baseline = version.baseline or default_baseline(model.features)
-    key = version.sha256 + canonical_json([model.features, model.favourable_label, baseline])
+    return linear_cached(
+        version.sha256, estimator, model.features, model.favourable_label, baseline
+    )
+
+
+def linear_cached(
+    digest: str, estimator: Any, features: list[dict], favourable: str, baseline: dict
+) -> Linear | None:
+    """linear_view, once per process for the same artifact (by its sha256) and arguments."""
+    key = digest + canonical_json([features, favourable, baseline])
     if key not in _linear_cache:
         if len(_linear_cache) >= 32:
             _linear_cache.clear()
-        _linear_cache[key] = linear_view(
-            estimator, model.features, model.favourable_label, baseline
-        )
+        _linear_cache[key] = linear_view(estimator, features, favourable, baseline)
     return _linear_cache[key]
 
 

@@ -189,7 +189,7 @@ def version_upload(
     `training_data` and `test_data` are optional Parquet files (checked against the feature
     schema, sha256 stored) from which Oversight can retrain the version; `parent` and
     `provenance` say where a retrained version came from."""
-    estimator = artifacts.load(artifact)
+    estimator = artifacts.loaded(artifact)
     baseline = _check_baseline(model, baseline)
     _check_estimator(model, estimator, baseline)
     errors = check_metrics(metrics)
@@ -200,9 +200,11 @@ def version_upload(
         for split, raw in (("training", training_data), ("test", test_data))
         if raw is not None
     }
-    linear = explain.linear_view(estimator, model.features, model.favourable_label, baseline)
-    method = explain.LINEAR if linear is not None else explain.BASELINE
     digest = artifacts.sha256(artifact)
+    linear = explain.linear_cached(
+        digest, estimator, model.features, model.favourable_label, baseline
+    )
+    method = explain.LINEAR if linear is not None else explain.BASELINE
     with transaction.atomic():
         MLModel.objects.select_for_update().get(pk=model.pk)
         last = model.versions.order_by("-number").values_list("number", flat=True).first()

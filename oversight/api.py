@@ -12,6 +12,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from core import roles as r
+from core.api_schema import error
 from core.permissions import role_permission
 from oversight import selectors, services
 from oversight.models import Export
@@ -19,41 +20,43 @@ from oversight.models import Export
 READERS = (r.AUDITOR, r.MODEL_SERVICE)
 
 
-def export_data(export: Export, request: Request) -> dict:
-    done = export.status == "done"
-    return {
-        "id": export.pk,
-        "status": export.status,
-        "progress": export.progress,
-        "rows": export.rows,
-        "format": export.format,
-        "filters": export.filters,
-        "pseudonymise": export.pseudonymise,
-        "include_bundle": export.include_bundle,
-        "includes_protected_attributes": export.include_groups,
-        "requested_at": export.requested_at,
-        "finished_at": export.finished_at,
-        "sha256": export.sha256 or None,
-        "size_bytes": export.size_bytes,
-        "manifest": export.manifest or None,
-        "error": export.error or None,
-        "download_url": request.build_absolute_uri(reverse("api-export-download", args=[export.pk]))
-        if done
-        else None,
-    }
+class ExportOut(serializers.ModelSerializer):
+    """An export and, once done, where to download it."""
 
-
-class ExportOut(serializers.Serializer):
-    id = serializers.IntegerField()
-    status = serializers.ChoiceField(choices=["queued", "running", "done", "failed"])
+    status = serializers.ChoiceField(choices=Export.Status.choices)
     progress = serializers.IntegerField(help_text="0-100")
-    rows = serializers.IntegerField()
-    format = serializers.CharField()
-    filters = serializers.JSONField()
-    download_url = serializers.URLField(allow_null=True)
-    sha256 = serializers.CharField(allow_null=True)
-    manifest = serializers.JSONField(allow_null=True)
-    error = serializers.CharField(allow_null=True)
+    includes_protected_attributes = serializers.BooleanField(source="include_groups")
+    sha256 = serializers.SerializerMethodField(help_text="of the zip, once done")
+    manifest = serializers.SerializerMethodField(help_text="the package's manifest.json")
+    error = serializers.SerializerMethodField()
+    download_url = serializers.SerializerMethodField()
+
+    class Meta:
+        model = Export
+        fields = [
+            "id", "status", "progress", "rows", "format", "filters", "pseudonymise",
+            "include_bundle", "includes_protected_attributes", "requested_at", "finished_at",
+            "sha256", "size_bytes", "manifest", "error", "download_url",
+        ]  # fmt: skip
+
+    def get_sha256(self, export: Export) -> str | None:
+        return export.sha256 or None
+
+    def get_manifest(self, export: Export) -> dict | None:
+        return export.manifest or None
+
+    def get_error(self, export: Export) -> str | None:
+        return export.error or None
+
+    def get_download_url(self, export: Export) -> str | None:
+        if export.status != Export.Status.DONE:
+            return None
+        url = reverse("api-export-download", args=[export.pk])
+        return self.context["request"].build_absolute_uri(url)
+
+
+def _export_out(export: Export, request: Request) -> dict:
+    return ExportOut(export, context={"request": request}).data
 
 
 class ExportCreateApi(APIView):
@@ -78,7 +81,7 @@ class ExportCreateApi(APIView):
         serializer.is_valid(raise_exception=True)
         export = services.export_request(actor=request.user, **serializer.validated_data)
         export.refresh_from_db()
-        return Response(export_data(export, request), status=202)
+        return Response(_export_out(export, request), status=202)
 
 
 class ExportDetailApi(APIView):
@@ -87,7 +90,7 @@ class ExportDetailApi(APIView):
     @extend_schema(responses=ExportOut)
     def get(self, request: Request, export_id: int) -> Response:
         export = get_object_or_404(selectors.exports_visible_to(request.user), pk=export_id)
-        return Response(export_data(export, request))
+        return Response(_export_out(export, request))
 
 
 class ExportDownloadApi(APIView):
@@ -95,7 +98,13 @@ class ExportDownloadApi(APIView):
 
     permission_classes = [role_permission(*READERS)]
 
-    @extend_schema(responses={(200, "application/zip"): OpenApiResponse(description="zip")})
+    @extend_schema(
+        responses={
+            (200, "application/zip"): OpenApiResponse(description="zip"),
+            409: error("The export is not done (queued, running or failed)."),
+            410: error("The export's file is gone from the export directory."),
+        }
+    )
     def get(self, request: Request, export_id: int):
         export = get_object_or_404(selectors.exports_visible_to(request.user), pk=export_id)
         path = services.export_download(export=export, actor=request.user)

@@ -20,6 +20,7 @@ import zipfile
 from collections import defaultdict
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -43,13 +44,6 @@ CHUNK = 2000
 # pay per group), small enough that one buffered group stays a few tens of MB.
 ROW_GROUP = 25_000
 FILTER_KEYS = {"since", "until", "model", "version", "status", "routed", "reason", "groups"}
-COLUMNS = [
-    "decision_id", "model", "model_version", "external_id", "subject_ref", "received_at",
-    "features", "model_outcome", "confidence", "scored_by", "routed", "routing_reasons",
-    "policy_version", "status", "final_outcome", "finalized_by", "finalized_at", "reviews",
-    "review_count", "overridden", "appeal_status", "appeal_filed_at", "appeal_resolution",
-]  # fmt: skip
-JSON_COLUMNS = {"features", "reviews", "groups"}
 
 
 # --- filters ---------------------------------------------------------------------------------
@@ -156,12 +150,88 @@ def consistent_read(export_id: int) -> Iterator[tuple[bool, jobs.Heartbeat]]:
         yield isolated, jobs.Heartbeat(writer, Export, export_id)
 
 
+@dataclass(slots=True)
+class Extra:
+    """What a row's columns make their values from besides the decision's own fields."""
+
+    alias: Callable[[str], str]  # the subject reference as exported (pseudonymised or not)
+    reviews: list[dict]
+    groups: dict[str, str]
+
+
+# How a column makes its value: from the field it read (None if it reads none), the row so
+# far (the columns before it, as exported) and the Extra.
+Make = Callable[[Any, dict, Extra], Any]
+
+
+@dataclass(frozen=True)
+class Column:
+    """One column of the decision log. `read`: the field the query reads for it (a Decision
+    field, a lookup through a relation, or one of READ_ANNOTATIONS); `make`: how its value is
+    made, the field as read when None; `arrow`: its Parquet type; `as_json`: written as
+    canonical JSON text in CSV and Parquet (JSON Lines keeps the value); `groups`: protected
+    attributes, only in the exports of those who may see them."""
+
+    name: str
+    read: str | None = None
+    make: Make | None = None
+    arrow: pa.DataType = field(default_factory=pa.string)
+    as_json: bool = False
+    groups: bool = False
+
+
+def _time(value: Any, row: dict, extra: Extra) -> str:
+    return format_time(value) if value else ""
+
+
+def _blank(value: Any, row: dict, extra: Extra) -> str:
+    return ""  # appeals arrive with their issue
+
+
 # orjson turns integers past 64 bits into floats; such texts (rare) go to the json module.
 _LONG_DIGITS = re.compile(r"\d{19,}")
 
 
 def _loads(text: str) -> Any:
     return json.loads(text) if _LONG_DIGITS.search(text) else orjson.loads(text)
+
+
+# The decision log's columns, in their order. The query's fields, the rows, the CSV header,
+# the JSON Lines keys and the Parquet schema all come from this one table.
+COLUMNS_TABLE = (
+    Column("decision_id", "id", arrow=pa.int64()),
+    Column("model", "model__name"),
+    Column("model_version", "model_version__number", arrow=pa.int64()),
+    Column("external_id", "external_id"),
+    Column("subject_ref", "subject_ref", lambda v, row, x: x.alias(v)),
+    Column("received_at", "received_at", _time),
+    # Read as JSON text for orjson to decode: several times faster than the field's decoding.
+    Column("features", "features_text", lambda v, row, x: _loads(v), as_json=True),
+    Column("model_outcome", "model_outcome"),
+    Column("confidence", "confidence", arrow=pa.float64()),
+    Column("scored_by", "scored_by"),
+    Column("routed", "routed", arrow=pa.bool_()),
+    # Only the reasons are read out of the routing trace, by the database.
+    Column("routing_reasons", "routing__reasons", lambda v, row, x: ",".join(v or [])),
+    Column("policy_version", "policy_version", arrow=pa.int64()),
+    Column("status", "status"),
+    Column("final_outcome", "final_outcome"),
+    Column("finalized_by", "finalized_by"),
+    Column("finalized_at", "finalized_at", _time),
+    Column("reviews", make=lambda v, row, x: x.reviews, as_json=True),
+    Column("review_count", make=lambda v, row, x: len(x.reviews), arrow=pa.int32()),
+    Column("overridden", arrow=pa.bool_(), make=lambda v, row, x: bool(row["final_outcome"])
+           and row["final_outcome"] != row["model_outcome"]),
+    Column("appeal_status", make=_blank),
+    Column("appeal_filed_at", make=_blank),
+    Column("appeal_resolution", make=_blank),
+    Column("groups", make=lambda v, row, x: x.groups, as_json=True, groups=True),
+)  # fmt: skip
+COLUMNS = [c.name for c in COLUMNS_TABLE if not c.groups]
+JSON_COLUMNS = {c.name for c in COLUMNS_TABLE if c.as_json}
+ARROW_TYPES = {c.name: c.arrow for c in COLUMNS_TABLE}
+READ = tuple(c.read for c in COLUMNS_TABLE if c.read)
+READ_ANNOTATIONS = {"features_text": Cast("features", TextField())}
 
 
 def pseudonymiser(enabled: bool) -> Callable[[str], str]:
@@ -178,32 +248,12 @@ def iter_rows(
 ) -> Iterator[dict]:
     """One dict per decision, with its reviews (and protected attributes when allowed).
 
-    Per-row Python work is what an export costs, so the database does what it can: only the
-    routing reasons are read out of the routing trace, and the features come as JSON text for
-    orjson to decode (several times faster than the JSON field's own decoding)."""
+    Per-row Python work is what an export costs, so the database does what it can (the
+    columns' `read`), and a column whose value is its field as read costs nothing more."""
     alias = pseudonymiser(pseudonymise)
-    fields = (
-        "id",
-        "model__name",
-        "model_version__number",
-        "external_id",
-        "subject_ref",
-        "received_at",
-        "features_text",
-        "model_outcome",
-        "confidence",
-        "scored_by",
-        "routed",
-        "routing__reasons",
-        "policy_version",
-        "status",
-        "final_outcome",
-        "finalized_by",
-        "finalized_at",
-    )
-    qs = qs.annotate(features_text=Cast("features", TextField()))
+    qs = qs.annotate(**READ_ANNOTATIONS)
     chunk: list[tuple] = []
-    for row in qs.values_list(*fields).iterator(chunk_size=CHUNK):
+    for row in qs.values_list(*READ).iterator(chunk_size=CHUNK):
         chunk.append(row)
         if len(chunk) == CHUNK:
             yield from _rows_of(chunk, include_groups, alias)
@@ -221,6 +271,24 @@ def _rows_of(
     # out) are dropped here.
     ids = {row[0] for row in chunk}
     within = {"decision_id__gte": chunk[0][0], "decision_id__lte": chunk[-1][0]}
+    reviews = _reviews(within, ids)
+    groups = _groups(within, ids) if include_groups else {}
+    # Per column: its name, where its field is in the row read (None: it reads none), its make.
+    plan = [
+        (c.name, READ.index(c.read) if c.read else None, c.make)
+        for c in COLUMNS_TABLE
+        if include_groups or not c.groups
+    ]
+    for values in chunk:
+        extra = Extra(alias, reviews.get(values[0], []), groups.get(values[0], {}))
+        row: dict[str, Any] = {}
+        for name, at, make in plan:
+            value = None if at is None else values[at]
+            row[name] = value if make is None else make(value, row, extra)
+        yield row
+
+
+def _reviews(within: dict, ids: set[int]) -> dict[int, list[dict]]:
     reviews = defaultdict(list)
     for review in (
         Review.objects.filter(**within, is_gold=False)
@@ -243,68 +311,24 @@ def _rows_of(
             continue
         review["created_at"] = format_time(review["created_at"])
         reviews[decision_id].append(review)
+    return reviews
+
+
+def _groups(within: dict, ids: set[int]) -> dict[int, dict[str, str]]:
     groups = defaultdict(dict)
-    if include_groups:
-        for decision_id, name, value in ProtectedAttribute.objects.filter(**within).values_list(
-            "decision_id", "name", "value"
-        ):
-            if decision_id in ids:
-                groups[decision_id][name] = value
-    for (
-        pk,
-        model,
-        version,
-        ext,
-        subject,
-        received,
-        features,
-        outcome,
-        confidence,
-        scored_by,
-        routed,
-        reasons,
-        policy,
-        status,
-        final,
-        by,
-        final_at,
-    ) in chunk:
-        own = reviews.get(pk, [])
-        row = {
-            "decision_id": pk,
-            "model": model,
-            "model_version": version,
-            "external_id": ext,
-            "subject_ref": alias(subject),
-            "received_at": format_time(received),
-            "features": _loads(features),
-            "model_outcome": outcome,
-            "confidence": confidence,
-            "scored_by": scored_by,
-            "routed": routed,
-            "routing_reasons": ",".join(reasons or []),
-            "policy_version": policy,
-            "status": status,
-            "final_outcome": final,
-            "finalized_by": by,
-            "finalized_at": format_time(final_at) if final_at else "",
-            "reviews": own,
-            "review_count": len(own),
-            "overridden": bool(final) and final != outcome,
-            "appeal_status": "",
-            "appeal_filed_at": "",
-            "appeal_resolution": "",
-        }
-        if include_groups:
-            row["groups"] = groups.get(pk, {})
-        yield row
+    for decision_id, name, value in ProtectedAttribute.objects.filter(**within).values_list(
+        "decision_id", "name", "value"
+    ):
+        if decision_id in ids:
+            groups[decision_id][name] = value
+    return groups
 
 
 # --- writers --------------------------------------------------------------------------------
 
 
 def columns(include_groups: bool) -> list[str]:
-    return [*COLUMNS, "groups"] if include_groups else list(COLUMNS)
+    return [c.name for c in COLUMNS_TABLE if include_groups or not c.groups]
 
 
 def _cell(name: str, value: Any) -> Any:
@@ -333,10 +357,17 @@ def write_jsonl(
     count = 0
     with path.open("wb") as f:
         for row in rows:
-            f.write(orjson.dumps({n: row[n] for n in names}) + b"\n")
+            f.write(_json_line({n: row[n] for n in names}))
             count += 1
             tick(count)
     return count
+
+
+def _json_line(row: dict) -> bytes:
+    try:
+        return orjson.dumps(row) + b"\n"
+    except TypeError:  # an integer past 64 bits (orjson refuses it): the json module keeps it
+        return json.dumps(row, ensure_ascii=False, separators=(",", ":")).encode() + b"\n"
 
 
 def write_parquet(
@@ -371,16 +402,7 @@ def _write_group(writer, batches: list, schema) -> None:
 
 
 def _arrow_type(name: str):
-    types = {
-        "decision_id": pa.int64(),
-        "model_version": pa.int64(),
-        "confidence": pa.float64(),
-        "routed": pa.bool_(),
-        "policy_version": pa.int64(),
-        "review_count": pa.int32(),
-        "overridden": pa.bool_(),
-    }
-    return types.get(name, pa.string())
+    return ARROW_TYPES[name]
 
 
 def _batch(rows: list[dict], names: list[str], schema):

@@ -21,11 +21,11 @@ from audit.log import log_size
 from audit.models import Checkpoint
 from audit.services import checkpoint_sign
 from core import jobs, queueing
-from core.errors import ApplicationError
+from core.errors import ApplicationError, forbidden
 from core.roles import AUDITOR, has_role
 from oversight import exports, tasks
 from oversight.models import Export
-from reviews.selectors import decisions_visible_to, may_see_groups
+from reviews.selectors import decisions_visible_to, role_sight
 
 logger = logging.getLogger(__name__)
 
@@ -41,6 +41,11 @@ def export_request(
     """Queue an export of the decisions the requester may see. Protected attributes go in,
     and may be filtered on, only when the requester's role allows them; the audit bundle is
     for auditors, and never with pseudonymised rows."""
+    # The rows are the decisions the requester may see, with the columns their sight allows:
+    # exports are for auditors and services, who see the model's answer; groups for auditors.
+    sight = role_sight(actor)
+    if not sight.model:
+        raise forbidden("Exporting the decision log needs the auditor or model_service role.")
     clean = _checked_request(actor, format, filters, pseudonymise, include_bundle)
     with transaction.atomic():
         export = Export.objects.create(
@@ -50,7 +55,7 @@ def export_request(
             filters=clean,
             pseudonymise=pseudonymise,
             include_bundle=include_bundle,
-            include_groups=may_see_groups(actor),
+            include_groups=sight.groups,
         )
         record(
             action="export.created",
@@ -92,7 +97,7 @@ def _checked_request(
     clean, errors = exports.check_filters(filters)
     if format not in Export.Format.values:
         errors["format"] = [f"must be one of {', '.join(Export.Format.values)}"]
-    if ("groups" in clean or "filters.groups" in errors) and not may_see_groups(actor):
+    if ("groups" in clean or "filters.groups" in errors) and not role_sight(actor).groups:
         errors["filters.groups"] = [GROUPS_REFUSED]
     if include_bundle and not has_role(actor, AUDITOR):
         errors["include_bundle"] = [BUNDLE_NOT_AUDITOR]

@@ -4,27 +4,30 @@ decision-log exports."""
 from __future__ import annotations
 
 from django.contrib import messages
+from django.core.exceptions import PermissionDenied
 from django.http import FileResponse, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 
-from audit.selectors import object_proof
 from audit.services import viewed
 from core.errors import ApplicationError
 from core.permissions import role_required
 from core.roles import AUDITOR
 from oversight import selectors, services
 from oversight.forms import ExportForm
-from reviews.models import Decision
+from reviews.selectors import decision_log, decision_seen, decisions_visible_to, sights_of
 
 
 @role_required(AUDITOR)
 def decision_events(request: HttpRequest, decision_id: int) -> HttpResponse:
-    decision = get_object_or_404(Decision.objects.select_related("model"), pk=decision_id)
+    decision = get_object_or_404(decisions_visible_to(request.user), pk=decision_id)
+    sight = sights_of(request.user, [decision.pk])[decision.pk]
+    if not sight.log:  # an auditor who reviews too, while the decision awaits their blind review
+        raise PermissionDenied("This decision awaits your blind review.")
     viewed(
         actor=request.user, action="decision.viewed", object_type="decision", object_id=decision.pk
     )
-    proof = object_proof(object_type="decision", object_id=decision.pk)
-    return render(request, "oversight/decision.html", {"decision": decision, "proof": proof})
+    context = {"decision": decision_seen(decision, sight), "proof": decision_log(decision, sight)}
+    return render(request, "oversight/decision.html", context)
 
 
 @role_required(AUDITOR)

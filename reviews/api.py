@@ -5,15 +5,15 @@ from __future__ import annotations
 from django.db.models import QuerySet
 from django.http import Http404
 from django.shortcuts import get_object_or_404
-from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
+from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import serializers, status
+from rest_framework.fields import empty
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from audit.api import READERS as PROOF_READERS
 from audit.api import DecisionProofOut
-from audit.selectors import object_proof
 from audit.services import viewed
 from core import roles as r
 from core.errors import forbidden
@@ -49,46 +49,66 @@ class DecisionInSerializer(serializers.Serializer):
     explanation = serializers.DictField(required=False, help_text="the client's own explanation")
 
 
-class DecisionOutSerializer(serializers.ModelSerializer):
-    model = serializers.CharField(source="model.name")
-    model_version = serializers.IntegerField(source="model_version.number", default=None)
-    groups = serializers.SerializerMethodField()
-    tasks = serializers.SerializerMethodField()
+class SeenOut(serializers.Serializer):
+    """Renders what a selector gives a viewer (reviews.selectors.decision_seen, task_seen): an
+    optional field whose key the selector left out, because the viewer may not see it, is
+    absent from the response, not null."""
 
-    class Meta:
-        model = Decision
-        fields = [
-            "id",
-            "model",
-            "model_version",
-            "external_id",
-            "subject_ref",
-            "status",
-            "scored_by",
-            "features",
-            "groups",
-            "model_outcome",
-            "confidence",
-            "probabilities",
-            "margin",
-            "routed",
-            "routing",
-            "explanation",
-            "final_outcome",
-            "finalized_by",
-            "finalized_at",
-            "received_at",
-            "tasks",
-        ]
+    def to_representation(self, instance):
+        data = super().to_representation(instance)
+        return {name: value for name, value in data.items() if self._given(name, instance)}
 
-    def get_groups(self, decision: Decision) -> dict[str, str] | None:
-        """Protected attributes; null for roles that may not see them."""
-        if not self.context.get("with_groups"):
-            return None
-        return {p.name: p.value for p in decision.protected.all()}
+    def _given(self, name: str, instance) -> bool:
+        field = self.fields[name]
+        return name in instance or field.required or field.default is not empty
 
-    def get_tasks(self, decision: Decision) -> list[dict]:
-        return [{"id": t.pk, "kind": t.kind, "state": t.state} for t in decision.tasks.all()]
+
+class TaskRefOut(serializers.Serializer):
+    id = serializers.IntegerField()
+    kind = serializers.ChoiceField(choices=ReviewTask.Kind.choices)
+    state = serializers.ChoiceField(choices=ReviewTask.State.choices)
+
+
+HIDDEN = "absent while the model's answer is hidden from you (blind review)"
+
+
+class DecisionOut(SeenOut):
+    """A decision as the caller may see it (reviews.selectors.decision_seen)."""
+
+    id = serializers.IntegerField()
+    model = serializers.CharField()
+    model_version = serializers.IntegerField(allow_null=True)
+    external_id = serializers.CharField()
+    subject_ref = serializers.CharField()
+    status = serializers.ChoiceField(choices=Decision.Status.choices)
+    scored_by = serializers.ChoiceField(choices=Decision.ScoredBy.choices)
+    features = serializers.DictField()
+    groups = serializers.DictField(
+        child=serializers.CharField(),
+        allow_null=True,
+        default=None,
+        help_text="protected attributes; null for roles that may not see them",
+    )
+    model_outcome = serializers.CharField(required=False, help_text=HIDDEN)
+    confidence = serializers.FloatField(required=False, help_text=HIDDEN)
+    probabilities = serializers.DictField(
+        child=serializers.FloatField(), required=False, help_text=HIDDEN
+    )
+    margin = serializers.FloatField(required=False, allow_null=True, help_text=HIDDEN)
+    routed = serializers.BooleanField()
+    routing = serializers.DictField(
+        help_text="reasons and the conditions tested; under blind review only the reasons and "
+        "the names of the high-stakes rules that do not test the model's answer"
+    )
+    explanation = serializers.JSONField(required=False, help_text=HIDDEN)
+    final_outcome = serializers.CharField(required=False, allow_blank=True, help_text=HIDDEN)
+    finalized_by = serializers.CharField(allow_blank=True)
+    finalized_at = serializers.DateTimeField(allow_null=True)
+    received_at = serializers.DateTimeField()
+    tasks = TaskRefOut(many=True)
+    model_hidden = serializers.BooleanField(
+        required=False, help_text="true when the model's answer is hidden from you"
+    )
 
 
 def _with_related(qs: QuerySet[Decision]) -> QuerySet[Decision]:
@@ -100,13 +120,9 @@ def _with_related(qs: QuerySet[Decision]) -> QuerySet[Decision]:
 
 
 def _out(request: Request, decisions, *, many: bool = False) -> dict | list:
-    """Decisions as the caller may see them: a reviewer holding an unanswered blind task on a
-    decision gets it without the model's answer (the hidden set in one query for a page)."""
+    """Decisions as the caller may see them (the blind ones found in one query for a page)."""
     rows = list(decisions) if many else [decisions]
-    hidden = selectors.decisions_hidden_from(request.user, [d.pk for d in rows])
-    context = {"with_groups": selectors.may_see_groups(request.user)}
-    data = DecisionOutSerializer(rows, context=context, many=True).data
-    data = [selectors.without_model(row) if row["id"] in hidden else row for row in data]
+    data = DecisionOut(selectors.decisions_seen(request.user, rows), many=True).data
     return data if many else data[0]
 
 
@@ -135,7 +151,7 @@ class DecisionCreateApi(APIView):
             OpenApiParameter("page_size", int),
             OpenApiParameter("cursor", str),
         ],
-        responses=DecisionOutSerializer(many=True),
+        responses=DecisionOut(many=True),
     )
     def get(self, request: Request) -> Response:
         """Decisions you may see, newest first, filtered; cursor-paginated."""
@@ -150,7 +166,7 @@ class DecisionCreateApi(APIView):
 
     @extend_schema(
         request=DecisionInSerializer,
-        responses={201: DecisionOutSerializer, 200: DecisionOutSerializer},
+        responses={201: DecisionOut, 200: DecisionOut},
     )
     def post(self, request: Request) -> Response:
         """Send one prediction. A repeated external_id with the same body returns the stored
@@ -167,36 +183,49 @@ def _require_service(request: Request) -> None:
         raise forbidden("Sending decisions needs a model service token.")
 
 
-BulkResult = inline_serializer(
-    "BulkResult",
-    {
-        "created": serializers.IntegerField(),
-        "existing": serializers.IntegerField(),
-        "items": inline_serializer(
-            "BulkItem",
-            {
-                "index": serializers.IntegerField(),
-                "id": serializers.IntegerField(),
-                "created": serializers.BooleanField(),
-                "status": serializers.CharField(),
-                "model_outcome": serializers.CharField(),
-                "confidence": serializers.FloatField(),
-                "routed": serializers.BooleanField(),
-                "reasons": serializers.ListField(child=serializers.CharField()),
-                "final_outcome": serializers.CharField(),
-            },
-            many=True,
-        ),
-    },
-)
+class BulkItemOut(SeenOut):
+    index = serializers.IntegerField(help_text="the item's place in the request")
+    id = serializers.IntegerField()
+    created = serializers.BooleanField(help_text="false when the external_id was already stored")
+    status = serializers.ChoiceField(choices=Decision.Status.choices)
+    model_outcome = serializers.CharField(required=False, help_text=HIDDEN)
+    confidence = serializers.FloatField(required=False, help_text=HIDDEN)
+    routed = serializers.BooleanField()
+    reasons = serializers.ListField(child=serializers.CharField())
+    final_outcome = serializers.CharField(required=False, allow_blank=True, help_text=HIDDEN)
+
+
+class BulkResultOut(serializers.Serializer):
+    created = serializers.IntegerField()
+    existing = serializers.IntegerField()
+    items = BulkItemOut(many=True)
+
+
+class BulkIn(serializers.Serializer):
+    items = DecisionInSerializer(many=True)
+
+
+def _bulk_item(result, seen: dict) -> dict:
+    shown = {
+        key: seen[key] for key in ("model_outcome", "confidence", "final_outcome") if key in seen
+    }
+    return {
+        "index": result.index,
+        "id": seen["id"],
+        "created": result.created,
+        "status": seen["status"],
+        "routed": seen["routed"],
+        "reasons": seen["routing"].get("reasons", []),
+        **shown,
+    }
 
 
 class DecisionBulkApi(APIView):
     permission_classes = [role_permission(r.MODEL_SERVICE)]
 
     @extend_schema(
-        request=inline_serializer("BulkIn", {"items": DecisionInSerializer(many=True)}),
-        responses={201: BulkResult, 200: BulkResult},
+        request=BulkIn,
+        responses={201: BulkResultOut, 200: BulkResultOut},
     )
     def post(self, request: Request) -> Response:
         """Up to 1,000 predictions, all or nothing: one bad item is a 400 listing every bad
@@ -204,31 +233,21 @@ class DecisionBulkApi(APIView):
         items = request.data.get("items") if isinstance(request.data, dict) else None
         results = services.decisions_ingest(items=items, actor=request.user)
         created = sum(result.created for result in results)
+        decisions = [result.decision for result in results]
+        seen = selectors.decisions_seen(request.user, decisions, tasks=False)
         body = {
             "created": created,
             "existing": len(results) - created,
-            "items": [
-                {
-                    "index": result.index,
-                    "id": result.decision.pk,
-                    "created": result.created,
-                    "status": result.decision.status,
-                    "model_outcome": result.decision.model_outcome,
-                    "confidence": result.decision.confidence,
-                    "routed": result.decision.routed,
-                    "reasons": result.decision.reasons,
-                    "final_outcome": result.decision.final_outcome,
-                }
-                for result in results
-            ],
+            "items": [_bulk_item(result, one) for result, one in zip(results, seen, strict=True)],
         }
-        return Response(body, status=status.HTTP_201_CREATED if created else status.HTTP_200_OK)
+        code = status.HTTP_201_CREATED if created else status.HTTP_200_OK
+        return Response(BulkResultOut(body).data, status=code)
 
 
 class DecisionDetailApi(APIView):
     permission_classes = [role_permission(*READERS)]
 
-    @extend_schema(responses=DecisionOutSerializer)
+    @extend_schema(responses=DecisionOut)
     def get(self, request: Request, decision_id: int) -> Response:
         decision = get_object_or_404(
             _with_related(selectors.decisions_visible_to(request.user)), pk=decision_id
@@ -251,7 +270,8 @@ class DecisionProofApi(APIView):
     @extend_schema(responses=DecisionProofOut)
     def get(self, request: Request, decision_id: int) -> Response:
         decision = get_object_or_404(selectors.decisions_visible_to(request.user), pk=decision_id)
-        return Response(object_proof(object_type="decision", object_id=decision.pk))
+        sight = selectors.sights_of(request.user, [decision.pk])[decision.pk]
+        return Response(DecisionProofOut(selectors.decision_log(decision, sight)).data)
 
 
 # --- the review queue -------------------------------------------------------------------------
@@ -266,28 +286,59 @@ def _task_or_404(request: Request, task_id: int):
     return task
 
 
-def _task_response(request: Request, task, code: int = status.HTTP_200_OK) -> Response:
-    task = _task_or_404(request, task.pk)
-    return Response(selectors.task_data(task, request.user), status=code)
+class CaseOut(SeenOut):
+    """A task's decision: the case its reviewer works from, as the caller may see it through
+    that task (reviews.selectors.decision_seen). A task handed back names its decision only."""
+
+    id = serializers.IntegerField()
+    model = serializers.CharField(required=False)
+    model_version = serializers.IntegerField(required=False, allow_null=True)
+    external_id = serializers.CharField(required=False)
+    subject_ref = serializers.CharField(required=False)
+    received_at = serializers.DateTimeField(required=False)
+    features = serializers.DictField(required=False)
+    routing = serializers.DictField(
+        required=False,
+        help_text="why it is in the queue; under blind review only the reasons and the names "
+        "of the high-stakes rules that do not test the model's answer",
+    )
+    model_hidden = serializers.BooleanField(required=False)
+    model_outcome = serializers.CharField(required=False, help_text=HIDDEN)
+    confidence = serializers.FloatField(required=False, help_text=HIDDEN)
+    probabilities = serializers.DictField(
+        child=serializers.FloatField(), required=False, help_text=HIDDEN
+    )
+    explanation = serializers.JSONField(required=False, help_text=HIDDEN)
 
 
 class TaskOut(serializers.Serializer):
-    """A review task as its holder sees it (documentation of the response)."""
+    """A review task and its decision as the caller may see it (reviews.selectors.task_seen)."""
 
     id = serializers.IntegerField()
-    kind = serializers.CharField()
-    state = serializers.CharField()
+    kind = serializers.ChoiceField(choices=ReviewTask.Kind.choices)
+    state = serializers.ChoiceField(choices=ReviewTask.State.choices)
     priority = serializers.IntegerField()
     due_at = serializers.DateTimeField()
-    claimed_at = serializers.DateTimeField()
-    lease_expires_at = serializers.DateTimeField()
+    claimed_at = serializers.DateTimeField(allow_null=True)
+    lease_expires_at = serializers.DateTimeField(allow_null=True)
     blind = serializers.BooleanField()
-    note = serializers.CharField()
-    assignee = serializers.CharField()
-    decision = serializers.JSONField(
-        help_text="features, routing and, unless blind, the model's outcome, confidence and "
-        "explanation"
-    )
+    note = serializers.CharField(allow_blank=True)
+    assignee = serializers.CharField(allow_null=True)
+    decision = CaseOut()
+
+
+def _task_response(
+    request: Request, task, *, code: int = status.HTTP_200_OK, handed_back: bool = False
+) -> Response:
+    """The task as the caller may see it now. A task the caller has just handed back (released,
+    escalated) names its decision only: they no longer hold it, and a reviewer who may be given
+    it again must not see more than they saw."""
+    if handed_back:
+        task.refresh_from_db()
+        data = selectors.task_seen(task, request.user, sight=selectors.REFERENCE)
+    else:
+        data = selectors.task_seen(_task_or_404(request, task.pk), request.user)
+    return Response(TaskOut(data).data, status=code)
 
 
 class ReviewTaskListApi(APIView):
@@ -297,8 +348,10 @@ class ReviewTaskListApi(APIView):
 
     @extend_schema(responses=TaskOut(many=True))
     def get(self, request: Request) -> Response:
-        claims = selectors.my_claims(request.user)
-        return Response([selectors.task_data(task, request.user) for task in claims])
+        seen = [
+            selectors.task_seen(task, request.user) for task in selectors.my_claims(request.user)
+        ]
+        return Response(TaskOut(seen, many=True).data)
 
 
 class ReviewTaskClaimApi(APIView):
@@ -330,7 +383,22 @@ class ReviewTaskDetailApi(APIView):
     @extend_schema(responses=TaskOut)
     def get(self, request: Request, task_id: int) -> Response:
         task = _task_or_404(request, task_id)
-        return Response(selectors.task_data(task, request.user))
+        return Response(TaskOut(selectors.task_seen(task, request.user)).data)
+
+
+class ReviewOut(SeenOut):
+    id = serializers.IntegerField()
+    task = serializers.IntegerField()
+    verdict = serializers.ChoiceField(choices=Review.Verdict.choices)
+    outcome = serializers.CharField()
+    agrees_with_model = serializers.BooleanField()
+    model_outcome = serializers.CharField(
+        required=False, help_text="the model's answer, shown once you answered"
+    )
+    seconds_spent = serializers.FloatField()
+    model_hidden = serializers.BooleanField(help_text="whether you answered blind")
+    decision_status = serializers.ChoiceField(choices=Decision.Status.choices)
+    final_outcome = serializers.CharField(required=False, allow_blank=True)
 
 
 class ReviewSubmitApi(APIView):
@@ -345,43 +413,26 @@ class ReviewSubmitApi(APIView):
         reason_code = serializers.CharField(required=False, allow_blank=True)
         rationale = serializers.CharField(required=False, allow_blank=True)
 
-    @extend_schema(
-        request=AnswerSerializer,
-        responses={
-            201: inline_serializer(
-                "ReviewOut",
-                {
-                    "id": serializers.IntegerField(),
-                    "task": serializers.IntegerField(),
-                    "verdict": serializers.CharField(),
-                    "outcome": serializers.CharField(),
-                    "agrees_with_model": serializers.BooleanField(),
-                    "model_outcome": serializers.CharField(),
-                    "seconds_spent": serializers.FloatField(),
-                    "model_hidden": serializers.BooleanField(),
-                    "decision_status": serializers.CharField(),
-                    "final_outcome": serializers.CharField(),
-                },
-            )
-        },
-    )
+    @extend_schema(request=AnswerSerializer, responses={201: ReviewOut})
     def post(self, request: Request, task_id: int) -> Response:
         data = _valid_data(self.AnswerSerializer, request.data)
         review = services.review_submit(task_id=task_id, reviewer=request.user, **data)
-        decision = Decision.objects.get(pk=review.decision_id)
+        decision = _with_related(Decision.objects.filter(pk=review.decision_id)).get()
+        # Answered: the model's answer is the reviewer's to see now (task_sight says so).
+        sight = selectors.task_sight(review.task, request.user)
+        seen = selectors.decision_seen(decision, sight, task=review.task)
         body = {
             "id": review.pk,
             "task": review.task_id,
             "verdict": review.verdict,
             "outcome": review.outcome,
             "agrees_with_model": review.agrees_with_model,
-            "model_outcome": decision.model_outcome,  # revealed once answered
             "seconds_spent": review.seconds_spent,
             "model_hidden": review.model_hidden,
-            "decision_status": decision.status,
-            "final_outcome": decision.final_outcome,
+            "decision_status": seen["status"],
+            **{key: seen[key] for key in ("model_outcome", "final_outcome") if key in seen},
         }
-        return Response(body, status=status.HTTP_201_CREATED)
+        return Response(ReviewOut(body).data, status=status.HTTP_201_CREATED)
 
 
 def _valid_data(serializer_class, data) -> dict:
@@ -398,16 +449,7 @@ class ReviewTaskReleaseApi(APIView):
     @extend_schema(request=None, responses=TaskOut)
     def post(self, request: Request, task_id: int) -> Response:
         task = services.task_release(task_id=task_id, reviewer=request.user)
-        return _task_response_any(request, task)
-
-
-def _task_response_any(request: Request, task) -> Response:
-    """A task the caller no longer holds, shown as a senior would see it (nothing is hidden
-    that they have not already seen)."""
-    task.refresh_from_db()
-    data = selectors.task_data(task, request.user)
-    data["decision"] = {"id": task.decision_id}
-    return Response(data)
+        return _task_response(request, task, handed_back=True)
 
 
 class ReviewTaskRenewApi(APIView):
@@ -435,9 +477,7 @@ class ReviewTaskEscalateApi(APIView):
     def post(self, request: Request, task_id: int) -> Response:
         data = _valid_data(self.EscalateSerializer, request.data)
         task = services.task_escalate(task_id=task_id, reviewer=request.user, note=data["note"])
-        data = selectors.task_data(task, request.user)
-        data["decision"] = {"id": task.decision_id}
-        return Response(data, status=status.HTTP_201_CREATED)
+        return _task_response(request, task, code=status.HTTP_201_CREATED, handed_back=True)
 
 
 class GoldMarkApi(APIView):
@@ -451,22 +491,17 @@ class GoldMarkApi(APIView):
         copies = serializers.IntegerField(default=1)
         note = serializers.CharField(required=False, allow_blank=True, max_length=2000)
 
-    @extend_schema(
-        request=GoldSerializer,
-        responses={
-            201: inline_serializer(
-                "GoldOut",
-                {"decision": serializers.IntegerField(), "outcome": serializers.CharField()},
-            )
-        },
-    )
+    class GoldOut(serializers.Serializer):
+        decision = serializers.IntegerField()
+        outcome = serializers.CharField()
+
+    @extend_schema(request=GoldSerializer, responses={201: GoldOut})
     def post(self, request: Request, decision_id: int) -> Response:
         decision = get_object_or_404(selectors.decisions_visible_to(request.user), pk=decision_id)
         data = _valid_data(self.GoldSerializer, request.data)
         gold = services.gold_mark(decision=decision, actor=request.user, **data)
-        return Response(
-            {"decision": decision.pk, "outcome": gold.outcome}, status=status.HTTP_201_CREATED
-        )
+        body = self.GoldOut({"decision": decision.pk, "outcome": gold.outcome}).data
+        return Response(body, status=status.HTTP_201_CREATED)
 
 
 class ReviewStatsApi(APIView):
@@ -499,4 +534,5 @@ class ReviewStatsApi(APIView):
     )
     def get(self, request: Request) -> Response:
         since = stats_since(request.query_params.get("days"))
-        return Response([s.as_dict() for s in reviewer_stats(since=since)])
+        rows = [s.as_dict() for s in reviewer_stats(since=since)]
+        return Response(self.StatsOut(rows, many=True).data)

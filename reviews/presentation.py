@@ -169,37 +169,49 @@ def reasons_in_words(routing: dict) -> list[str]:
 
 
 def case_context(task: ReviewTask, viewer: User) -> dict:
-    decision = task.decision
-    model = decision.model
-    reveal = selectors.reveals_model(task, viewer)
-    routing = selectors.shown_routing(task, reveal)
-    explanation = decision.explanation if isinstance(decision.explanation, dict) else {}
+    """What the case page shows, all of it read through the viewer's sight of the decision
+    (reviews.selectors): the template gets the task and decision as they may see them and the
+    history without payloads, never the Decision, the task's model object or audit events."""
+    model = task.decision.model
+    sight = selectors.task_sight(task, viewer)
+    seen = selectors.task_seen(task, viewer, sight=sight)
+    decision = seen["decision"]
+    reveal = not decision["model_hidden"]
+    explanation = decision.get("explanation")
     holder = task.state == ReviewTask.State.CLAIMED and task.assignee_id == viewer.pk
     lease_left = (task.lease_expires_at - timezone.now()).total_seconds() if holder else None
     return {
-        "task": task,
+        "task": {**seen, "kind_display": task.get_kind_display()},
         "decision": decision,
-        "model": model,
         "reveal": reveal,
-        "confidence": f"{decision.confidence:.1%}".replace(".0%", "%"),
+        "confidence": _percent(decision["confidence"]) if reveal else None,
         "holder": holder,
         "lease_seconds": max(0, int(lease_left)) if lease_left is not None else None,
-        "features": feature_rows(model.features, decision.features),
-        "reasons": reasons_in_words(routing),
-        "explanation": explanation_bars(decision.explanation, model.features) if reveal else None,
-        "counterfactual": counterfactual_text(explanation.get("counterfactual"), model.features)
-        if reveal
-        else [],
+        "features": feature_rows(model.features, decision["features"]),
+        "reasons": reasons_in_words(decision["routing"]),
+        "explanation": explanation_bars(explanation, model.features) if reveal else None,
+        "counterfactual": _counterfactual(explanation, model.features) if reveal else [],
         "labels": model.labels,
-        "other_labels": [label for label in model.labels if label != decision.model_outcome],
+        "other_labels": [label for label in model.labels if label != decision.get("model_outcome")],
         "reason_codes": settings.REVIEW_REASON_CODES,
-        "history": selectors.case_history(task),
+        "history": selectors.decision_history(task.decision, sight, task=task),
     }
 
 
-def after_review_message(review: Review) -> str:
+def _percent(value: float) -> str:
+    return f"{value:.1%}".replace(".0%", "%")
+
+
+def _counterfactual(explanation: object, specs: list[dict]) -> list[str]:
+    counterfactual = explanation.get("counterfactual") if isinstance(explanation, dict) else None
+    return counterfactual_text(counterfactual, specs)
+
+
+def after_review_message(review: Review, viewer: User) -> str:
     said = f"Saved. You said {review.outcome}"
     if review.model_hidden:
-        model_said = review.decision.model_outcome
-        return f"{said}; the model, hidden from you until now, had said {model_said}."
+        # Answered, the reviewer may see the model's answer now: as the selector shows it.
+        sight = selectors.task_sight(review.task, viewer)
+        seen = selectors.decision_seen(review.decision, sight, task=review.task)
+        return f"{said}; the model, hidden from you until now, had said {seen['model_outcome']}."
     return f"{said} ({'agreeing with' if review.agrees_with_model else 'overriding'} the model)."

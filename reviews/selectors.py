@@ -3,15 +3,28 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable
+from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from django.contrib.auth.models import User
-from django.db.models import Count, Exists, OuterRef, Q, QuerySet
+from django.db.models import (
+    Count,
+    Exists,
+    OuterRef,
+    Prefetch,
+    Q,
+    QuerySet,
+    prefetch_related_objects,
+)
 from django.utils import timezone
 
 from audit.models import AuditEvent
+from audit.selectors import object_proof
 from core import roles as r
-from models_registry.models import MLModel
+from core.errors import forbidden
+from models_registry.models import MLModel, ModelVersion
 from reviews.models import Decision, ReviewTask
 
 
@@ -35,11 +48,6 @@ def decisions_visible_to(user: User) -> QuerySet[Decision]:
         models |= Q(services=user)
     # A subquery, not a join: a join through services would repeat rows.
     return Decision.objects.filter(model__in=MLModel.objects.filter(models).values("pk"))
-
-
-def may_see_groups(user: User) -> bool:
-    """Protected attributes are for group reports: auditors only."""
-    return r.has_role(user, r.AUDITOR)
 
 
 def decisions_filtered(
@@ -68,14 +76,64 @@ def decisions_filtered(
     return decisions
 
 
-# --- the review queue ------------------------------------------------------------------------
+def may_see_groups(user: User) -> bool:
+    """Protected attributes are for group reports: auditors only."""
+    return role_sight(user).groups
 
-ELIGIBLE_SHOWN = 500
 
-# Rule fields that would give the model's answer away in blind review.
-_REVEALING_FIELDS = {"outcome", "confidence"}
-# What the model said, hidden from whoever holds an unanswered blind task on the decision.
-MODEL_FIELDS = (
+# --- what a viewer may see of a decision -------------------------------------------------------
+#
+# One way to read a decision, for every viewer. Every page, API response, history and export
+# that shows a decision shows what `decision_seen` (and `decision_history`, `decision_log`)
+# return for the viewer's sight (`role_sight`, `sights_of`, `task_sight`), never the Decision
+# or its audit events themselves: what a viewer may not see is absent from what they are given.
+
+
+@dataclass(frozen=True)
+class Sight:
+    """What one kind of viewer may see of a decision.
+
+    Apps above reviews add their own viewers as Sight values (the appeals app: the affected
+    person, who comes with a reference and an access code, not a role) and read decisions
+    through decision_seen and decision_history like every other viewer."""
+
+    viewer: str
+    # The application and its handling: model and version, references, features, the routing
+    # reasons, status, tasks, times. Without it, the decision's id alone.
+    case: bool = True
+    # The model's answer: outcome, confidence, probabilities, margin, explanation; and the
+    # final outcome, which would give the answer away (reviewers mostly agree).
+    model: bool = False
+    # Protected attributes (race, sex...), kept for group reports.
+    groups: bool = False
+    # The random audit's draw and rate: they would tell a known-answer check from a sample.
+    draw: bool = False
+    # The events as logged (canonical texts, payloads included, with their proofs). Without
+    # it, each event's time, action and actor (decision_history).
+    log: bool = False
+
+
+# A reviewer or senior who holds an unanswered blind task on the decision, or who may still be
+# given one (decisions_hidden_from): nothing of the model's answer, whatever their other roles.
+BLIND_REVIEWER = Sight("blind_reviewer")
+REVIEWER = Sight("reviewer", model=True)
+SENIOR = Sight("senior", model=True)
+AUDITOR = Sight("auditor", model=True, groups=True, draw=True, log=True)
+MODEL_OWNER = Sight("model_owner", model=True, draw=True)
+MODEL_SERVICE = Sight("model_service", model=True, draw=True, log=True)
+# The decision named, nothing shown: a task its reviewer handed back, or a viewer without a role.
+REFERENCE = Sight("reference", case=False)
+
+# A person with several roles sees as the first of them here: reviewers before model owners
+# and services (whoever may be served a known-answer check sees no audit draw).
+_ROLE_SIGHTS = (
+    (r.AUDITOR, AUDITOR),
+    (r.SENIOR_REVIEWER, SENIOR),
+    (r.REVIEWER, REVIEWER),
+    (r.MODEL_OWNER, MODEL_OWNER),
+    (r.MODEL_SERVICE, MODEL_SERVICE),
+)
+_MODEL_KEYS = (
     "model_outcome",
     "confidence",
     "probabilities",
@@ -83,6 +141,142 @@ MODEL_FIELDS = (
     "explanation",
     "final_outcome",
 )
+
+
+def role_sight(viewer: User) -> Sight:
+    """The viewer's sight of decisions they cannot be given to review blind (exports, and the
+    start of sights_of)."""
+    roles = r.roles_of(viewer)
+    return next((sight for role, sight in _ROLE_SIGHTS if role in roles), REFERENCE)
+
+
+def sights_of(viewer: User, decision_ids: list[int]) -> dict[int, Sight]:
+    """The viewer's sight of each of these decisions, in one query: blind on those that await
+    a blind review they hold or may still be given."""
+    base = role_sight(viewer)
+    hidden = decisions_hidden_from(viewer, decision_ids)
+    return {pk: BLIND_REVIEWER if pk in hidden else base for pk in decision_ids}
+
+
+def task_sight(task: ReviewTask, viewer: User) -> Sight:
+    """The viewer's sight of a task's decision, looking through that task."""
+    return role_sight(viewer) if reveals_model(task, viewer) else BLIND_REVIEWER
+
+
+def decision_seen(
+    decision: Decision, sight: Sight, *, task: ReviewTask | None = None, tasks: bool = True
+) -> dict:
+    """The decision as a viewer with this sight may see it: what they may not see is absent,
+    and `model_hidden` is true when the model's answer is. Seen through one of its tasks (the
+    case page, the task API) it is the case that task's reviewer works from: the routing as
+    shown_routing gives it, `model_hidden` always, no list of tasks, no protected attributes.
+    `tasks=False` leaves the list of tasks out (a bulk answer, which does not show it)."""
+    seen: dict[str, Any] = {"id": decision.pk}
+    if not sight.case:
+        return seen
+    seen.update(
+        model=decision.model.name,
+        model_version=decision.model_version.number if decision.model_version_id else None,
+        external_id=decision.external_id,
+        subject_ref=decision.subject_ref,
+        status=decision.status,
+        scored_by=decision.scored_by,
+        features=decision.features,
+        routed=decision.routed,
+        routing=_routing_seen(decision, sight, task),
+        finalized_by=decision.finalized_by,
+        finalized_at=decision.finalized_at,
+        received_at=decision.received_at,
+    )
+    if task is None and tasks:
+        seen["tasks"] = [
+            {"id": t.pk, "kind": t.kind, "state": t.state} for t in decision.tasks.all()
+        ]
+    if sight.model:
+        seen.update({key: getattr(decision, key) for key in _MODEL_KEYS})
+    if not sight.model or task is not None:
+        seen["model_hidden"] = not sight.model
+    if sight.groups and task is None:
+        seen["groups"] = {p.name: p.value for p in decision.protected.all()}
+    return seen
+
+
+def decisions_seen(
+    viewer: User, decisions: Iterable[Decision], *, tasks: bool = True
+) -> list[dict]:
+    """decision_seen of each decision, each with the viewer's sight of it."""
+    rows = list(decisions)
+    sights = sights_of(viewer, [decision.pk for decision in rows])
+    # What decision_seen reads, for all rows at once (a no-op for what the caller prefetched).
+    versions = Prefetch("model_version", ModelVersion.objects.defer("artifact"))
+    prefetch_related_objects(rows, "model", versions, *(["tasks"] if tasks else []))
+    if any(sight.groups for sight in sights.values()):
+        prefetch_related_objects(rows, "protected")
+    return [decision_seen(d, sights[d.pk], tasks=tasks) for d in rows]
+
+
+def _routing_seen(decision: Decision, sight: Sight, task: ReviewTask | None) -> dict:
+    if task is not None:
+        return shown_routing(task, sight.model)
+    routing = decision.routing if sight.model else blind_routing(decision.routing)
+    return routing if sight.draw else _without_draws(routing)
+
+
+def task_seen(task: ReviewTask, viewer: User, *, sight: Sight | None = None) -> dict:
+    """A review task, with its decision as the viewer may see it through the task (or with the
+    sight given: REFERENCE for a task its reviewer has just handed back)."""
+    sight = sight or task_sight(task, viewer)
+    return {
+        "id": task.pk,
+        "kind": task.kind,
+        "state": task.state,
+        "priority": task.priority,
+        "due_at": task.due_at,
+        "claimed_at": task.claimed_at,
+        "lease_expires_at": task.lease_expires_at,
+        "blind": task.blind,
+        "note": task.note,
+        "assignee": task.assignee.username if task.assignee_id else None,
+        "decision": decision_seen(task.decision, sight, task=task),
+    }
+
+
+def decision_history(
+    decision: Decision, sight: Sight, *, task: ReviewTask | None = None
+) -> list[dict]:
+    """What happened to the decision, as the viewer may see it: each event's seq, time, action
+    and actor, never its payload (the intake's holds the model's answer and confidence, a
+    review's the reviewer's outcome). Reads (*.viewed) are for auditors and left out. Through
+    a known-answer task it shows what an ordinary audit sample's would: the decision's arrival
+    and that task's own events, nothing of its settlement, its marking as gold or the other
+    copies served."""
+    if not sight.case:
+        return []
+    events = AuditEvent.objects.filter(object_type="decision", object_id=str(decision.pk))
+    events = events.exclude(action__endswith=".viewed").order_by("seq")
+    if task is not None and task.is_gold:
+        events = [e for e in events if e.action == "decision.ingested" or _task_of(e) == task.pk]
+    return [{"seq": e.seq, "time": e.time, "action": e.action, "actor": e.actor} for e in events]
+
+
+def _task_of(event: AuditEvent) -> int | None:
+    return json.loads(event.payload).get("task")
+
+
+def decision_log(decision: Decision, sight: Sight) -> dict:
+    """The decision's events as logged, each with its inclusion proof against the latest
+    checkpoint (audit.selectors.object_proof). Canonical texts cannot be redacted (their hashes
+    are what is proven), so they are for sights with `log` only: auditors, and the services
+    whose decision it is; anyone else gets decision_history."""
+    if not sight.log:
+        raise forbidden("The decision's log, payloads included, is for auditors and services.")
+    return object_proof(object_type="decision", object_id=decision.pk)
+
+
+# --- blind review --------------------------------------------------------------------------------
+
+# Rule fields that would give the model's answer away in blind review.
+_REVEALING_FIELDS = {"outcome", "confidence"}
 
 
 def blind_routing(routing: dict) -> dict:
@@ -133,22 +327,22 @@ def decisions_hidden_from(viewer: User, decision_ids: list[int]) -> set[int]:
     return set(hidden.values_list("decision_id", flat=True))
 
 
-def without_model(data: dict) -> dict:
-    """A serialized decision with the model's answer taken out (blind review)."""
-    shown = {key: value for key, value in data.items() if key not in MODEL_FIELDS}
-    return {**shown, "routing": blind_routing(data.get("routing") or {}), "model_hidden": True}
-
-
 def shown_routing(task: ReviewTask, reveal: bool) -> dict:
     """The routing the reviewer sees. The random audit's draw and rate are left out (they are
     for auditors, and would tell a known-answer check from a real sample); a known-answer
     check on a decision nobody had to look at is shown as what it poses as: an audit sample."""
-    routing = task.decision.routing if reveal else blind_routing(task.decision.routing)
-    if "conditions" in routing:
-        routing = {**routing, "conditions": [_without_draw(c) for c in routing["conditions"]]}
+    routing = _without_draws(
+        task.decision.routing if reveal else blind_routing(task.decision.routing)
+    )
     if task.is_gold and not routing.get("reasons"):
         return _as_audit_sample(routing)
     return routing
+
+
+def _without_draws(routing: dict) -> dict:
+    if "conditions" not in routing:
+        return routing
+    return {**routing, "conditions": [_without_draw(c) for c in routing["conditions"]]}
 
 
 def _without_draw(condition: dict) -> dict:
@@ -166,45 +360,9 @@ def _as_audit_sample(routing: dict) -> dict:
     return shown
 
 
-def case_data(task: ReviewTask, viewer: User) -> dict:
-    """What the reviewer works from. Protected attributes are never part of it."""
-    decision = task.decision
-    reveal = reveals_model(task, viewer)
-    data = {
-        "id": decision.pk,
-        "model": decision.model.name,
-        "external_id": decision.external_id,
-        "subject_ref": decision.subject_ref,
-        "received_at": decision.received_at,
-        "features": decision.features,
-        "routing": shown_routing(task, reveal),
-        "model_hidden": not reveal,
-    }
-    if reveal:
-        data.update(
-            model_version=decision.model_version.number if decision.model_version else None,
-            model_outcome=decision.model_outcome,
-            confidence=decision.confidence,
-            probabilities=decision.probabilities,
-            explanation=decision.explanation,
-        )
-    return data
+# --- the review queue ------------------------------------------------------------------------
 
-
-def task_data(task: ReviewTask, viewer: User) -> dict:
-    return {
-        "id": task.pk,
-        "kind": task.kind,
-        "state": task.state,
-        "priority": task.priority,
-        "due_at": task.due_at,
-        "claimed_at": task.claimed_at,
-        "lease_expires_at": task.lease_expires_at,
-        "blind": task.blind,
-        "note": task.note,
-        "assignee": task.assignee.username if task.assignee_id else None,
-        "decision": case_data(task, viewer),
-    }
+ELIGIBLE_SHOWN = 500
 
 
 def _tasks_with_case() -> QuerySet[ReviewTask]:
@@ -295,23 +453,3 @@ def _overdue(now: datetime) -> tuple[list[ReviewTask], int]:
         shown += late.select_related("model", "assignee").order_by("due_at")[:OVERDUE_SHOWN]
         count += late.count()
     return sorted(shown, key=lambda task: task.due_at)[:OVERDUE_SHOWN], count
-
-
-def decision_history(decision: Decision) -> list:
-    # Reads (*.viewed) are for auditors; the reviewer's history shows what happened to the case.
-    events = AuditEvent.objects.filter(object_type="decision", object_id=str(decision.pk))
-    return list(events.exclude(action__endswith=".viewed").order_by("seq"))
-
-
-def case_history(task: ReviewTask) -> list:
-    """The history shown on a case page. A known-answer check shows what an ordinary audit
-    sample's would: the decision's arrival and this task's own events, nothing of the
-    decision's settlement, its marking as gold or the other copies served."""
-    events = decision_history(task.decision)
-    if not task.is_gold:
-        return events
-    return [e for e in events if e.action == "decision.ingested" or _task_of(e) == task.pk]
-
-
-def _task_of(event) -> int | None:
-    return json.loads(event.payload).get("task")

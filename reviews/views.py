@@ -78,7 +78,7 @@ def decide(request: HttpRequest, task_id: int) -> HttpResponse:
         return _not_saved(
             request, task_id, exc, what="answer", text=data["rationale"], typed=_choices(data)
         )
-    messages.success(request, presentation.after_review_message(review))
+    messages.success(request, presentation.after_review_message(review, request.user))
     return _to_next(request)
 
 

@@ -19,14 +19,13 @@ from sklearn.preprocessing import OneHotEncoder, StandardScaler
 from accounts.services import service_token_create
 from core import roles as r
 from models_registry import services as registry
-
-PASSWORD = "correct-horse-battery"
+from tests.factories import PASSWORD as PASSWORD  # the cast's password, for log-in tests
+from tests.factories import TINY_FEATURES as TINY_FEATURES
+from tests.factories import UserFactory
 
 
 def make_user(username: str, *roles: str) -> User:
-    user = User.objects.create_user(username=username, password=PASSWORD)
-    user.groups.set(r.groups(*roles))
-    return user
+    return UserFactory(username=username, roles=roles)
 
 
 @pytest.fixture
@@ -90,15 +89,6 @@ def api(user: User | None = None) -> APIClient:
 
 
 # --- a small model: approve when income is high and debt is low -------------------------------
-
-TINY_FEATURES = [
-    {"name": "income", "type": "number", "min": 0, "max": 500, "actionable": True,
-     "description": "Income, $1000s"},
-    {"name": "debt", "type": "number", "min": 0, "max": 100, "actionable": True},
-    {"name": "years", "type": "integer", "min": 0, "max": 50},
-    {"name": "history", "type": "category", "choices": ["good", "fair", "poor"]},
-    {"name": "bankrupt", "type": "boolean"},
-]  # fmt: skip
 
 
 def tiny_training_data(n: int = 600, seed: int = 3) -> tuple[pd.DataFrame, np.ndarray]:

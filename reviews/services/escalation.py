@@ -8,7 +8,7 @@ from django.contrib.auth.models import User
 from django.db import transaction
 from django.utils import timezone
 
-from audit import record
+from audit import record, record_many
 from core.errors import invalid
 from reviews.models import Decision, ReviewTask
 from reviews.services.common import (
@@ -39,14 +39,24 @@ def task_escalate(*, task_id: int, reviewer: User, note: str) -> ReviewTask:
         if decision.status == Decision.Status.FINAL:
             raise already_final(decision)
         _close(task, note, now)
-        senior = _adjudication_for(decision, task, f"Escalated by {reviewer.username}: {note}", now)
-        record(**event("task.escalated", reviewer, task, note=note, gold=False, new_task=senior.pk))
+        senior, opened = _adjudication_for(
+            decision, task, f"Escalated by {reviewer.username}: {note}", now
+        )
+        events = [
+            event("task.escalated", reviewer, task, note=note, gold=False, new_task=senior.pk)
+        ]
+        if opened:
+            events.append(event("task.opened", reviewer, senior, reason="escalation"))
+        record_many(events)
     return senior
 
 
-def _adjudication_for(decision: Decision, task: ReviewTask, note: str, now: datetime) -> ReviewTask:
+def _adjudication_for(
+    decision: Decision, task: ReviewTask, note: str, now: datetime
+) -> tuple[ReviewTask, bool]:
     """The decision's open adjudication, with this note added (both reviewers of a
-    two-reviewer decision may escalate: one senior settles it), or a new one."""
+    two-reviewer decision may escalate: one senior settles it), or a new one; and whether it
+    is new."""
     current = (
         decision.tasks.select_for_update()
         .filter(kind=ReviewTask.Kind.ADJUDICATION, state__in=[OPEN, CLAIMED])
@@ -54,10 +64,10 @@ def _adjudication_for(decision: Decision, task: ReviewTask, note: str, now: date
     )
     if current is None:
         priority = max(task.priority, ADJUDICATION_PRIORITY)
-        return open_adjudication(decision, now, note=note, priority=priority)
+        return open_adjudication(decision, now, note=note, priority=priority), True
     current.note = f"{current.note}\n{note}".strip()
     current.save(update_fields=["note"])
-    return current
+    return current, False
 
 
 def _close_gold(task: ReviewTask, reviewer: User, note: str, now: datetime) -> ReviewTask:

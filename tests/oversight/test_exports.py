@@ -6,24 +6,19 @@ import io
 import json
 import zipfile
 
+import pyarrow.parquet as pq
 import pytest
 from django.test import Client
 
 from audit.models import AuditEvent
 from models_registry import services as registry
+from oversight import exports
 from oversight.models import Export
 from reviews import services as reviews
+from reviews.models import Decision
 from tests.fixtures import api, item
 
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture(autouse=True)
-def _on_commit(monkeypatch):
-    """Run after-commit work (the export job) as soon as it is scheduled, as a commit would."""
-    from django.db import transaction
-
-    monkeypatch.setattr(transaction, "on_commit", lambda fn, using=None, robust=False: fn())
 
 
 @pytest.fixture
@@ -42,8 +37,20 @@ def log(tiny_model, service, erin, alice):
     return decisions
 
 
-def export(client, **body):
-    response = client.post("/api/v1/exports/", {"format": "csv", **body}, format="json")
+@pytest.fixture
+def export(django_capture_on_commit_callbacks):
+    """Ask for an export and read it back. Its job is handed to Celery after commit: the test's
+    transaction never commits, so the callbacks run as the commit would run them."""
+
+    def ask(client, **body):
+        with django_capture_on_commit_callbacks(execute=True):
+            response = client.post("/api/v1/exports/", {"format": "csv", **body}, format="json")
+        return _read_back(client, response)
+
+    return ask
+
+
+def _read_back(client, response):
     assert response.status_code == 202, response.json()
     assert set(response.json()) >= {"id", "status", "progress"}
     return client.get(f"/api/v1/exports/{response.json()['id']}/").json()
@@ -55,7 +62,7 @@ def download(client, body) -> zipfile.ZipFile:
     return zipfile.ZipFile(io.BytesIO(b"".join(response.streaming_content)))
 
 
-def test_a_csv_export_has_every_decision_its_reviews_and_a_manifest(log, dave):
+def test_a_csv_export_has_every_decision_its_reviews_and_a_manifest(log, dave, export):
     client = api(dave)
     body = export(client)
     assert (body["status"], body["progress"], body["rows"]) == ("done", 100, 6)
@@ -76,7 +83,7 @@ def test_a_csv_export_has_every_decision_its_reviews_and_a_manifest(log, dave):
     assert {"export.created", "export.finished", "export.downloaded"} <= actions
 
 
-def test_filters_pick_the_decisions(log, dave):
+def test_filters_pick_the_decisions(log, dave, export):
     client = api(dave)
     routed = sum(d.routed for d in log)
     assert export(client, filters={"routed": True})["rows"] == routed
@@ -106,7 +113,7 @@ def test_bad_export_requests_name_the_field(log, dave):
     assert not Export.objects.exists()
 
 
-def test_pseudonymised_exports_hide_subject_refs_consistently(log, dave):
+def test_pseudonymised_exports_hide_subject_refs_consistently(log, dave, export):
     client = api(dave)
     rows = list(csv.DictReader(io.StringIO(download(client, export(client, pseudonymise=True))
                                            .read("decisions.csv").decode())))  # fmt: skip
@@ -119,7 +126,7 @@ def test_pseudonymised_exports_hide_subject_refs_consistently(log, dave):
 
 
 def test_a_services_export_has_no_protected_attributes_and_only_its_decisions(
-    log, service, other_service
+    log, service, other_service, export
 ):
     body = export(service.client(), format="jsonl")
     rows = [
@@ -132,7 +139,7 @@ def test_a_services_export_has_no_protected_attributes_and_only_its_decisions(
     assert other_service.client().get(f"/api/v1/exports/{body['id']}/").status_code == 404
 
 
-def test_a_parquet_export_reads_back(log, dave):
+def test_a_parquet_export_reads_back(log, dave, export):
     import pyarrow.parquet as pq
 
     client = api(dave)
@@ -143,7 +150,7 @@ def test_a_parquet_export_reads_back(log, dave):
     assert json.loads(table.column("features")[0].as_py())["income"] == 120.0
 
 
-def test_the_bundle_in_an_export_verifies_offline(log, dave, tmp_path):
+def test_the_bundle_in_an_export_verifies_offline(log, dave, tmp_path, export):
     from audit import verify
 
     client = api(dave)
@@ -154,12 +161,15 @@ def test_the_bundle_in_an_export_verifies_offline(log, dave, tmp_path):
     assert line.startswith("OK:")
 
 
-def test_the_exports_page_queues_an_export_and_offers_the_download(log, dave, alice):
+def test_the_exports_page_queues_an_export_and_offers_the_download(
+    log, dave, alice, django_capture_on_commit_callbacks
+):
     client = Client()
     client.force_login(dave)
-    response = client.post(
-        "/audit/exports/", {"format": "csv", "groups": "race=black", "routed": ""}
-    )
+    with django_capture_on_commit_callbacks(execute=True):
+        response = client.post(
+            "/audit/exports/", {"format": "csv", "groups": "race=black", "routed": ""}
+        )
     assert response.status_code == 302
     export_row = Export.objects.get()
     assert export_row.filters == {"groups": {"race": "black"}} and export_row.status == "done"
@@ -239,7 +249,7 @@ def test_the_exports_page_refuses_a_pseudonymised_export_with_the_bundle(log, da
     assert not Export.objects.exists()
 
 
-def test_only_roles_that_may_see_groups_may_filter_by_them(log, service, dave):
+def test_only_roles_that_may_see_groups_may_filter_by_them(log, service, dave, export):
     response = service.client().post(
         "/api/v1/exports/",
         {
@@ -266,7 +276,7 @@ def no_key(settings, tmp_path):
     settings.AUDIT_SIGNING_KEY_FILE = tmp_path / "no-such.key"
 
 
-def test_without_a_signing_key_an_export_goes_on_without_a_checkpoint(log, dave, no_key):
+def test_without_a_signing_key_an_export_goes_on_without_a_checkpoint(log, dave, no_key, export):
     from audit.models import Checkpoint
 
     client = api(dave)
@@ -290,7 +300,7 @@ def test_without_a_signing_key_an_export_with_the_bundle_is_refused(log, dave, n
 
 
 def test_with_a_key_named_for_another_log_an_export_goes_on_without_a_checkpoint(
-    log, dave, settings
+    log, dave, settings, export
 ):
     from audit import note
     from audit.models import Alert
@@ -309,7 +319,7 @@ def test_with_a_key_named_for_another_log_an_export_goes_on_without_a_checkpoint
 
 
 def test_the_manifest_says_how_far_the_log_had_grown_at_the_cut_and_at_the_read(
-    log, dave, monkeypatch
+    log, dave, monkeypatch, export
 ):
     from oversight import services
     from tests.audit.test_chain import append
@@ -332,7 +342,9 @@ def test_the_manifest_says_how_far_the_log_had_grown_at_the_cut_and_at_the_read(
     }  # fmt: skip
 
 
-def test_a_parquet_export_is_written_in_row_groups_of_row_group_rows(log, dave, monkeypatch):
+def test_a_parquet_export_is_written_in_row_groups_of_row_group_rows(
+    log, dave, monkeypatch, export
+):
     import pyarrow.parquet as pq
 
     from oversight import exports
@@ -389,3 +401,25 @@ def test_a_filtered_export_carries_only_its_own_decisions_reviews_and_groups(
     ):
         stored.setdefault(decision_id, {})[name] = value
     assert [row["groups"] for row in rows] == [stored[first], stored[last]]
+
+
+def test_a_json_lines_export_keeps_integers_past_64_bits(log, dave, export):
+    huge = 10**20 + 1
+    Decision.objects.filter(pk=log[0].pk).update(features={**log[0].features, "years": huge})
+    client = api(dave)
+    package = download(client, export(client, format="jsonl"))
+    rows = [json.loads(line) for line in package.read("decisions.jsonl").splitlines()]
+    assert {row["decision_id"]: row["features"]["years"] for row in rows}[log[0].pk] == huge
+
+
+@pytest.mark.parametrize("who", ["dave", "service"])
+def test_every_format_has_the_column_tables_columns_in_order(log, dave, service, who, export):
+    client = api(dave) if who == "dave" else service.client()
+    names = exports.columns(include_groups=who == "dave")
+    assert names[: len(exports.COLUMNS)] == exports.COLUMNS
+    csv_file = download(client, export(client, format="csv")).read("decisions.csv").decode()
+    assert next(csv.reader(io.StringIO(csv_file))) == names
+    jsonl = download(client, export(client, format="jsonl")).read("decisions.jsonl")
+    assert list(json.loads(jsonl.splitlines()[0])) == names
+    parquet = download(client, export(client, format="parquet")).read("decisions.parquet")
+    assert pq.read_schema(io.BytesIO(parquet)).names == names

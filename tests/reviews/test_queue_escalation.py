@@ -138,3 +138,17 @@ def test_marking_a_gold_item_twice_at_once_is_a_409_not_a_500(tiny_model, servic
     assert ReviewTask.objects.count() == 1
     assert [json.loads(e.payload)["outcome"] for e in AuditEvent.objects.filter(
         action="gold.marked")] == ["approve"]  # fmt: skip
+
+
+def test_an_escalation_that_opens_an_adjudication_logs_its_opening_once(
+    tiny_model, service, erin, alice, bob
+):
+    (decision,) = routed(tiny_model, service, erin, reviewers_required=2)
+    first, second = api(alice).post(CLAIM).json(), api(bob).post(CLAIM).json()
+    opened = escalate(alice, first["id"]).json()
+    assert escalate(bob, second["id"]).json()["id"] == opened["id"]  # the same adjudication
+    (event,) = AuditEvent.objects.filter(action="task.opened")
+    assert event.actor == "user:alice" and event.object_id == str(decision.pk)
+    assert json.loads(event.payload) == {
+        "task": opened["id"], "kind": "adjudication", "reason": "escalation"
+    }  # fmt: skip

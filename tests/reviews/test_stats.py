@@ -2,13 +2,15 @@ from __future__ import annotations
 
 import re
 
+import factory
 import pytest
 from django.test import Client, override_settings
 from django.utils import timezone
 from sklearn.metrics import cohen_kappa_score
 
-from reviews.models import Review, ReviewTask
+from reviews.models import Review
 from reviews.stats import cohen_kappa, reviewer_stats
+from tests.factories import DecisionFactory, MLModelFactory, ReviewFactory
 from tests.fixtures import make_user
 
 PAIRS = [("a", "a"), ("a", "b"), ("b", "b"), ("b", "b"), ("a", "a"), ("c", "a"), ("c", "c")]
@@ -25,28 +27,22 @@ def test_kappa_is_undefined_without_pairs_or_variety():
 
 
 def _reviews(decisions, reviewer, outcomes, seconds, kind="initial"):
-    now = timezone.now()
     for decision, outcome in zip(decisions, outcomes, strict=True):
-        task = ReviewTask.objects.create(decision=decision, model_id=decision.model_id, kind=kind,
-                                         state="done", due_at=now,
-                                         created_at=now, assignee=reviewer)  # fmt: skip
-        agrees = outcome == decision.model_outcome
-        Review.objects.create(
-            task=task, decision=decision, reviewer=reviewer, kind=kind, verdict="agree",
-            outcome=outcome, agrees_with_model=agrees, seconds_spent=seconds,
-            model_hidden=False, created_at=now,
-        )  # fmt: skip
+        ReviewFactory(decision=decision, reviewer=reviewer, outcome=outcome, kind=kind,
+                      seconds_spent=seconds)  # fmt: skip
+
+
+def _decisions(n: int) -> list:
+    """n decisions of one model, the model saying approve, deny, deny, approve, deny, deny..."""
+    model = MLModelFactory()
+    outcomes = factory.Iterator(["approve", "deny", "deny"])
+    return DecisionFactory.create_batch(n, model=model, model_outcome=outcomes)
 
 
 @pytest.mark.django_db
 @override_settings(AUTOMATION_BIAS_MIN_REVIEWS=5)
-def test_stats_per_reviewer_with_kappa_and_the_automation_bias_flag(tiny_model, service):
-    from reviews.services import decisions_ingest
-    from tests.fixtures import item
-
-    decisions = [
-        r.decision for r in decisions_ingest(items=[item(n) for n in range(10)], actor=service.user)
-    ]
+def test_stats_per_reviewer_with_kappa_and_the_automation_bias_flag():
+    decisions = _decisions(10)
     model_says = [d.model_outcome for d in decisions]
     flipped = ["deny" if o == "approve" else "approve" for o in model_says]
     fast, slow = make_user("fast", "reviewer"), make_user("slow", "reviewer")
@@ -66,14 +62,6 @@ def test_stats_per_reviewer_with_kappa_and_the_automation_bias_flag(tiny_model, 
     assert "automation bias?" in page and "fast" in page
 
 
-def _decisions(service, n: int, start: int = 0) -> list:
-    from reviews.services import decisions_ingest
-    from tests.fixtures import item
-
-    items = [item(k) for k in range(start, start + n)]
-    return [r.decision for r in decisions_ingest(items=items, actor=service.user)]
-
-
 def _stats(user, query: str = "") -> tuple[int, dict]:
     from tests.fixtures import api
 
@@ -84,11 +72,11 @@ def _stats(user, query: str = "") -> tuple[int, dict]:
 
 
 @pytest.mark.django_db
-def test_it_counts_the_last_ninety_days_unless_told_otherwise(tiny_model, service, carol):
+def test_it_counts_the_last_ninety_days_unless_told_otherwise(carol):
     from datetime import timedelta
 
     alice = make_user("alice", "reviewer")
-    decisions = _decisions(service, 3)
+    decisions = _decisions(3)
     _reviews(decisions, alice, [d.model_outcome for d in decisions], seconds=10)
     old = Review.objects.filter(decision=decisions[0])
     old.update(created_at=timezone.now() - timedelta(days=100))
@@ -116,9 +104,9 @@ def test_it_refuses_a_window_that_is_not_a_whole_number_of_days(days, carol):
 
 
 @pytest.mark.django_db
-def test_gold_answers_count_only_towards_gold_accuracy(tiny_model, service, carol):
+def test_gold_answers_count_only_towards_gold_accuracy(carol):
     alice = make_user("alice", "reviewer")
-    decisions = _decisions(service, 6)
+    decisions = _decisions(6)
     _reviews(decisions[:3], alice, [d.model_outcome for d in decisions[:3]], seconds=60)
     _reviews(decisions[3:], alice, [d.model_outcome for d in decisions[3:]], seconds=2)
     Review.objects.filter(decision__in=decisions[3:]).update(is_gold=True, gold_correct=True)
