@@ -16,6 +16,7 @@ from audit.log import Actor
 from core.errors import ApplicationError, invalid
 from core.roles import MODEL_OWNER, MODEL_SERVICE, has_role
 from models_registry import artifacts, explain, rules, schema
+from models_registry import drift_baseline as drift_shape
 from models_registry.metrics import check as check_metrics
 from models_registry.models import MLModel, ModelVersion, RoutingPolicy
 from models_registry.scoring import frame
@@ -173,15 +174,19 @@ def version_upload(
     actor: Actor,
     metrics: dict | None = None,
     baseline: dict | None = None,
+    drift_baseline: dict | None = None,
     label_count: int | None = None,
     data_window: tuple[datetime, datetime] | None = None,
     notes: str = "",
 ) -> ModelVersion:
-    """Check a skops artifact against the model's contract and register it as a candidate."""
+    """Check a skops artifact against the model's contract and register it as a candidate.
+    `drift_baseline` is the training distribution in bins (models_registry.drift_baseline),
+    optional."""
     estimator = artifacts.load(artifact)
     baseline = _check_baseline(model, baseline)
     _check_estimator(model, estimator, baseline)
     errors = check_metrics(metrics)
+    errors.update(drift_shape.check(drift_baseline, model.features))
     if errors:
         raise invalid(errors)
     linear = explain.linear_view(estimator, model.features, model.favourable_label, baseline)
@@ -199,6 +204,7 @@ def version_upload(
             estimator=_describe_estimator(estimator),
             explainer=method,
             baseline=baseline,
+            drift_baseline=drift_baseline or {},
             metrics=metrics or {},
             label_count=label_count,
             data_window_start=data_window[0] if data_window else None,
@@ -220,6 +226,7 @@ def version_upload(
                 "explainer": method,
                 "metrics": version.metrics,
                 "label_count": label_count,
+                "drift_baseline": bool(version.drift_baseline),
             },
         )
     return version
