@@ -14,12 +14,12 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from django.conf import settings
-from django.db.models import Count, FloatField, Func, IntegerField, QuerySet
+from django.db.models import Count, Exists, FloatField, Func, IntegerField, OuterRef, Q, QuerySet
 from django.db.models.fields.json import KeyTextTransform
 from django.db.models.functions import Cast
 from django.utils import timezone
 
-from models_registry.models import ModelVersion
+from models_registry.models import MLModel, ModelVersion
 from oversight import stats
 from reviews.models import Decision
 
@@ -191,3 +191,21 @@ def _features(version: ModelVersion, decisions: QuerySet[Decision], baseline: di
         counts = numeric_counts(decisions, score, baseline[SCORE]["edges"])
         out.append(_numeric_entry(SCORE, SCORE, baseline[SCORE], counts))
     return out
+
+
+def versions_watched(model: MLModel, since: datetime) -> QuerySet[ModelVersion]:
+    """The versions whose drift is watched: the champion, and any that scored decisions since."""
+    recent = Decision.objects.filter(model_version=OuterRef("pk"), received_at__gte=since)
+    champion = Q(status=ModelVersion.Status.CHAMPION)
+    return model.versions.filter(champion | Q(Exists(recent))).order_by("-number")
+
+
+def model_drift(
+    model: MLModel, *, version: ModelVersion | None = None, now: datetime | None = None
+) -> list[dict]:
+    """version_drift of one version, or of every watched version of the model."""
+    now = now or timezone.now()
+    if version is not None:
+        return [version_drift(version, now=now)]
+    since = now - timedelta(days=settings.DRIFT_WINDOW_DAYS)
+    return [version_drift(v, now=now) for v in versions_watched(model, since)]

@@ -38,7 +38,7 @@ from models_registry.selectors import current_policy
 from models_registry.services import policy_update
 from outbox import email
 from outbox.services import message_enqueue
-from oversight.drift import version_drift
+from oversight.drift import model_drift
 from oversight.models import BreakerTrip
 from oversight.report_filters import ReportFilters
 from oversight.reports import override_report, total_counts
@@ -49,6 +49,7 @@ from reviews.models import Decision
 logger = logging.getLogger(__name__)
 SYSTEM = "system"
 TRIP_CAUSES = ("drift", "random_audit_override")
+KINDS = ["override_gap", "four_fifths", "random_audit_override", "appeals_overdue", "drift"]
 
 
 @dataclass
@@ -156,11 +157,6 @@ def appeals_overdue(model: MLModel, now: datetime) -> list[Finding]:
     return [Finding("appeals_overdue", f"{overdue} appeals are past their deadline.")]
 
 
-def versions_in_window(model: MLModel, since: datetime):
-    recent = Decision.objects.filter(model_version=OuterRef("pk"), received_at__gte=since)
-    return model.versions.filter(Exists(recent)).order_by("number")
-
-
 def drift_findings(drifts: list[dict]) -> list[Finding]:
     findings = []
     for drift in drifts:
@@ -200,7 +196,7 @@ def model_evaluate(*, model: MLModel, actor: Actor = None, now: datetime | None 
     since = now - timedelta(days=settings.ALERT_WINDOW_DAYS)
     filters = ReportFilters(model=model, attributes=list(model.protected_attributes), since=since)
     report = override_report(filters, full=True)
-    drifts = [version_drift(v, now=now) for v in versions_in_window(model, now - _drift_window())]
+    drifts = model_drift(model, now=now)
     findings = [
         *override_gaps(report),
         *four_fifths(report),
@@ -230,10 +226,6 @@ def model_evaluate(*, model: MLModel, actor: Actor = None, now: datetime | None 
         "breaker_tripped": tripped is not None,
         "drift": drifts,
     }
-
-
-def _drift_window() -> timedelta:
-    return timedelta(days=settings.DRIFT_WINDOW_DAYS)
 
 
 def _merged(findings: list[Finding]) -> list[Finding]:

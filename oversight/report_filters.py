@@ -139,7 +139,9 @@ def report_filters(params: Any, viewer: User) -> ReportFilters:
     filters.reason = _first(params, "reason") or None
     if filters.reason and filters.reason not in REASONS:
         errors["reason"] = [f"must be one of {', '.join(REASONS)}"]
-    filters.references = [ref[:200] for ref in _getlist(params, "reference")][:10]
+    # Several reference= parameters, or one with names separated by commas (the page's field).
+    named = [part.strip() for ref in _getlist(params, "reference") for part in ref.split(",")]
+    filters.references = [ref[:200] for ref in named if ref][:10]
     if errors:
         raise invalid(errors)
     return filters

@@ -91,7 +91,7 @@ def difference_test(table: list[tuple[int, int]]) -> Comparison:
             None,
             float(p),
             False,
-            "Fisher's exact test (an expected count is below 5); statistic: the odds ratio",
+            "Fisher's exact test, two-sided (an expected count is below 5)",
         )
     result = sp.chi2_contingency(observed, correction=False)
     note = "Pearson's chi-square, no continuity correction"
