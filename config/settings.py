@@ -331,11 +331,12 @@ ALERT_MIN_DIFF = envfloat("ALERT_MIN_DIFF", 0.1)
 ALERT_FOUR_FIFTHS = envfloat("ALERT_FOUR_FIFTHS", 0.8)
 ALERT_RANDOM_AUDIT_OVERRIDE = envfloat("ALERT_RANDOM_AUDIT_OVERRIDE", 0.2)
 # Drift: the PSI of each feature and of the score over the last DRIFT_WINDOW_DAYS against the
-# version's drift baseline, once at least DRIFT_MIN_DECISIONS decisions are in the window.
+# version's drift baseline, once at least DRIFT_MIN_DECISIONS decisions are in the window (by
+# chance alone, n decisions in ten bins give a PSI near 9/n, so small windows are not judged).
 # An alert above DRIFT_PSI_ALERT; above DRIFT_PSI_TRIP the review-all breaker trips.
 DRIFT_WINDOW_DAYS = envint("DRIFT_WINDOW_DAYS", 7)
-DRIFT_MIN_DECISIONS = envint("DRIFT_MIN_DECISIONS", 100)
-DRIFT_PSI_ALERT = envfloat("DRIFT_PSI_ALERT", 0.1)
+DRIFT_MIN_DECISIONS = envint("DRIFT_MIN_DECISIONS", 300)
+DRIFT_PSI_ALERT = envfloat("DRIFT_PSI_ALERT", 0.15)
 DRIFT_PSI_TRIP = envfloat("DRIFT_PSI_TRIP", 0.25)
 
 LOGGING = {

@@ -43,11 +43,17 @@ def _expected_groups(df: pd.DataFrame, attributes: list[str]) -> pd.DataFrame:
             "reviewed": reviewed.groupby("group").size(),
             "overridden": reviewed.groupby("group")["overridden"].sum(),
             "fav_to_unfav": reviewed.assign(
-                x=(reviewed["model_outcome"] == "approve") & (reviewed["final_outcome"] != "approve")
-            ).groupby("group")["x"].sum(),
+                x=(reviewed["model_outcome"] == "approve")
+                & (reviewed["final_outcome"] != "approve")
+            )
+            .groupby("group")["x"]
+            .sum(),
             "unfav_to_fav": reviewed.assign(
-                x=(reviewed["model_outcome"] != "approve") & (reviewed["final_outcome"] == "approve")
-            ).groupby("group")["x"].sum(),
+                x=(reviewed["model_outcome"] != "approve")
+                & (reviewed["final_outcome"] == "approve")
+            )
+            .groupby("group")["x"]
+            .sum(),
             "final": final.groupby("group").size(),
         }
     ).fillna(0)
@@ -81,11 +87,16 @@ def _check_table(table: dict, df: pd.DataFrame, attributes: list[str]) -> None:
             e.overridden, e.reviewed, ref.overridden, ref.reviewed, method="newcomb"
         )
         difference = rows[group]["difference"]
-        assert abs(difference["value"] - (e.overridden / e.reviewed - ref.overridden / ref.reviewed)) < TOL
+        assert (
+            abs(difference["value"] - (e.overridden / e.reviewed - ref.overridden / ref.reviewed))
+            < TOL
+        )
         assert abs(difference["ci_low"] - low) < TOL and abs(difference["ci_high"] - high) < TOL
 
     # The test that the rates differ: chi-square on groups × (overridden, not).
-    observed = np.column_stack([expected["overridden"], expected["reviewed"] - expected["overridden"]])
+    observed = np.column_stack(
+        [expected["overridden"], expected["reviewed"] - expected["overridden"]]
+    )
     chi2 = chi2_contingency(observed, correction=False)
     assert table["test"]["method"] == "chi2"
     assert abs(table["test"]["statistic"] - chi2.statistic) < TOL
