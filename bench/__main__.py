@@ -9,7 +9,7 @@ from __future__ import annotations
 import subprocess
 import sys
 
-BENCHES = ["ingest", "claim", "audit"]
+BENCHES = ["ingest", "claim", "audit", "report"]
 
 
 def main() -> int:

@@ -11,6 +11,9 @@ urlpatterns = [
         name="api-export-download",
     ),
     path("reports/overrides/", report_api.OverrideReportApi.as_view(), name="api-report-overrides"),
+    path(
+        "reports/selection/", report_api.SelectionReportApi.as_view(), name="api-report-selection"
+    ),
     path("reports/drift/", report_api.DriftReportApi.as_view(), name="api-report-drift"),
     path("reports/evaluate/", report_api.EvaluateApi.as_view(), name="api-report-evaluate"),
     path("breakers/<slug:name>/", report_api.BreakerApi.as_view(), name="api-breaker"),

@@ -22,7 +22,7 @@ from oversight import monitoring
 from oversight.drift import model_drift
 from oversight.models import BreakerTrip
 from oversight.report_filters import report_filters
-from oversight.reports import override_report
+from oversight.reports import override_report, selection_report
 from oversight.selectors import REPORT_ROLES, reportable_models, sees_small_groups
 from reviews.models import REASONS
 
@@ -225,6 +225,47 @@ class OverrideReportApi(APIView):
         filters = report_filters(request.query_params, request.user)
         report = override_report(filters, full=sees_small_groups(request.user))
         return Response(OverrideReportOut(report).data)
+
+
+class SelectionGroupOut(serializers.Serializer):
+    group = Text()
+    recorded = serializers.BooleanField()
+    suppressed = serializers.BooleanField()
+    reviewed = Int(allow_null=True)
+    final = Int(allow_null=True)
+    final_model_favourable = Int(allow_null=True)
+    final_favourable = Int(allow_null=True)
+    selection_rate_model = Float(allow_null=True)
+    selection_rate_final = Float(allow_null=True)
+
+
+class SelectionTableOut(serializers.Serializer):
+    attribute = Text()
+    groups = SelectionGroupOut(many=True)
+    selection = SelectionOut()
+
+
+class SelectionReportOut(serializers.Serializer):
+    model = Text()
+    favourable_label = Text()
+    filters = FiltersOut()
+    min_cell = Int()
+    small_group_counts_shown = serializers.BooleanField()
+    tables = SelectionTableOut(many=True)
+
+
+class SelectionReportApi(APIView):
+    """Selection rates (the favourable outcome) per group by the model's outcome and after
+    review, with the four-fifths ratios: the selection part of the override report alone.
+    Same filters (the intersection aside) and the same suppression."""
+
+    permission_classes = [role_permission(*REPORT_ROLES)]
+
+    @extend_schema(parameters=REPORT_PARAMETERS, responses=SelectionReportOut)
+    def get(self, request: Request) -> Response:
+        filters = report_filters(request.query_params, request.user)
+        report = selection_report(filters, full=sees_small_groups(request.user))
+        return Response(SelectionReportOut(report).data)
 
 
 # --- drift ---------------------------------------------------------------------------------------

@@ -404,6 +404,53 @@ def override_report(filters: ReportFilters, *, full: bool) -> dict:
     }
 
 
+SELECTION_COUNTS = ("reviewed", "final", "final_model_favourable", "final_favourable")
+
+
+def selection_report(filters: ReportFilters, *, full: bool) -> dict:
+    """Selection rates per group before (the model's outcome) and after review (the final
+    outcome), and the four-fifths ratios: the override report's selection part alone, from a
+    lighter GROUP BY (the four counts it needs). Suppression as in the override report."""
+    decisions = filters.decisions()
+    counted = {
+        k: v for k, v in measures(filters.model.favourable_label).items() if k in SELECTION_COUNTS
+    }
+    tables = []
+    for attribute in filters.attributes:
+        qs, keys = with_groups(decisions, [attribute])
+        rows = qs.values(*keys).annotate(**counted).order_by()
+        counts = {(row[keys[0]],): row for row in rows}
+        ordered = sorted(counts, key=lambda k: (k[0] is None, k[0] or ""))
+        reviewed = {k: counts[k]["reviewed"] for k in ordered}
+        primary = {k for k in ordered if reviewed[k] < settings.REPORT_MIN_CELL}
+        hidden = hidden_cells(reviewed, primary, [ordered], protect=not full)
+        groups = []
+        for key in ordered:
+            c, hide = counts[key], key in hidden
+            groups.append(
+                {
+                    "group": label(key),
+                    "recorded": key[0] is not None,
+                    "suppressed": hide,
+                    **{n: c[n] if full or not hide else None for n in SELECTION_COUNTS},
+                    "selection_rate_model": None if hide
+                    else stats.rate(c["final_model_favourable"], c["final"]),
+                    "selection_rate_final": None if hide
+                    else stats.rate(c["final_favourable"], c["final"]),
+                }
+            )  # fmt: skip
+        compared = [g for g in groups if g["recorded"] and not g["suppressed"]]
+        tables.append({"attribute": attribute, "groups": groups, "selection": _selection(compared)})
+    return {
+        "model": filters.model.name,
+        "favourable_label": filters.model.favourable_label,
+        "filters": filters.as_dict(),
+        "min_cell": settings.REPORT_MIN_CELL,
+        "small_group_counts_shown": full,
+        "tables": tables,
+    }
+
+
 def _notes(filters: ReportFilters) -> list[str]:
     notes = [
         "Override rates are among decisions settled by a person (a reviewer, an adjudicator or "

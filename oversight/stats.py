@@ -14,7 +14,7 @@ reader can check a report against them:
   two-sided); with more groups and an expected count below 5 the chi-square is kept and marked
   approximate;
 - the p-values of all the tests of one report adjusted together by Holm's step-down method
-  (statsmodels `multipletests`, method="holm").
+  (as statsmodels `multipletests`, method="holm", computes it; written out here, see holm).
 """
 
 from __future__ import annotations
@@ -24,7 +24,6 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 from scipy import stats as sp
-from statsmodels.stats.multitest import multipletests
 from statsmodels.stats.proportion import confint_proportions_2indep, proportion_confint
 
 ALPHA = 0.05  # 95 % intervals
@@ -103,12 +102,17 @@ def difference_test(table: list[tuple[int, int]]) -> Comparison:
 
 
 def holm(p_values: list[float | None]) -> list[float | None]:
-    """Holm-adjusted p-values of the tests that could be run (None stays None)."""
-    present = [p for p in p_values if p is not None]
-    if not present:
-        return list(p_values)
-    adjusted = iter(multipletests(present, method="holm")[1])
-    return [None if p is None else float(next(adjusted)) for p in p_values]
+    """Holm-adjusted p-values of the tests that could be run (None stays None): the i-th
+    smallest of m p-values times (m − i + 1), made non-decreasing, at most 1. Written out
+    rather than calling statsmodels' multipletests, which runs a full garbage collection on
+    every call (a quarter of a second); the tests check the two agree."""
+    present = sorted((p, i) for i, p in enumerate(p_values) if p is not None)
+    adjusted: list[float | None] = [None] * len(p_values)
+    running, m = 0.0, len(present)
+    for rank, (p, index) in enumerate(present):
+        running = max(running, min(1.0, (m - rank) * p))
+        adjusted[index] = running
+    return adjusted
 
 
 def ratio_lowest_to_highest(rates: dict[str, float | None]) -> dict | None:

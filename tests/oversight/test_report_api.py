@@ -122,3 +122,19 @@ def test_the_drift_report_says_no_baseline_for_a_version_without_one(tiny_model,
     response = api(dave).get("/api/v1/reports/drift/", {"model": "tiny", "version": 9})
     assert response.status_code == 400 and "version" in response.json()["error"]["fields"]
     assert api(make_user("rev", r.REVIEWER)).get("/api/v1/reports/drift/").status_code == 403
+
+
+def test_the_selection_report_matches_the_override_reports_selection_part(model, dave):
+    params = {"model": "tiny", "attribute": ["race", "sex"]}
+    full = api(dave).get(URL, params).json()
+    light = api(dave).get("/api/v1/reports/selection/", params).json()
+    for table, part in zip(full["tables"], light["tables"], strict=True):
+        assert part["selection"] == table["selection"]
+        for group, row in zip(table["groups"], part["groups"], strict=True):
+            assert row["group"] == group["group"] and row["suppressed"] == group["suppressed"]
+            assert row["selection_rate_final"] == group["selection_rate_final"]
+            assert row["final"] == group["final"]
+    senior = make_user("sen", r.SENIOR_REVIEWER)
+    hidden = api(senior).get("/api/v1/reports/selection/", params).json()["tables"][0]["groups"]
+    assert {g["group"] for g in hidden if g["suppressed"]} == {"b", "d"}
+    assert all(g["final"] is None for g in hidden if g["suppressed"])

@@ -177,3 +177,14 @@ def test_all_overridden_gives_rates_of_one_and_no_test(erin, settings):
     assert table["test"]["method"] is None and table["test"]["p_holm"] is None
     assert "all were overridden" in table["test"]["note"]
     assert report["totals"]["overridden"] == report["totals"]["reviewed"] == 7
+
+
+@pytest.mark.parametrize(
+    "p_values",
+    [[0.01, 0.04, 0.03, 0.005], [0.5, 0.5, 0.5], [1e-12, 0.9], [0.2], [0.049, 0.051, 0.0001, 0.3]],
+)
+def test_holm_agrees_with_statsmodels(p_values):
+    from statsmodels.stats.multitest import multipletests
+
+    expected = multipletests(p_values, method="holm")[1]
+    assert all(abs(a - b) < TOL for a, b in zip(stats.holm(p_values), expected, strict=True))
