@@ -104,7 +104,7 @@ def generate(model, version, owner, total: int) -> None:
                 CASE WHEN {reviewed} THEN 'reviewer' ELSE 'model' END,
                 CASE WHEN {reviewed} THEN %(owner)s END, now(), repeat('0', 64), %(owner)s,
                 now() - (n %% 518400) * interval '1 second'
-            FROM (SELECT n, random() AS s FROM generate_series(1, %(n)s) AS n) AS g""",
+            FROM (SELECT n, random() AS s FROM generate_series(1, %(n)s::bigint) AS n) AS g""",
             params,
         )
         for name, value in (("race", RACE), ("sex", SEX)):
