@@ -96,8 +96,10 @@ def model_report(request: HttpRequest, name: str) -> HttpResponse:
         context.update(errors=exc.fields or {"filters": [exc.message]}, filters=None)
         return render(request, "oversight/report.html", context, status=400)
     report = override_report(filters, full=full)
-    drifts = model_drift(model, version=filters.version)
-    context.update(_report_context(filters, report, drifts, full))
+    # Drift reads every recent decision's features (seconds at a million): only when asked.
+    show_drift = request.GET.get("drift", "") in ("1", "true", "on")
+    drifts = model_drift(model, version=filters.version) if show_drift else None
+    context.update(_report_context(filters, report, drifts or [], full), show_drift=show_drift)
     return render(request, "oversight/report.html", context)
 
 

@@ -157,3 +157,12 @@ def test_an_owner_resets_a_tripped_breaker_from_the_page(model, erin, dave):
     assert BreakerTrip.objects.get().reset_at is None
     client_for(erin).post(f"{PAGE}breaker/reset/", {"note": "Explained: a data fix."})
     assert BreakerTrip.objects.get().reset_note == "Explained: a data fix."
+
+
+def test_drift_is_shown_when_asked(model, dave, erin, tiny_artifact):
+    version = registry.version_upload(model=model, artifact=tiny_artifact, actor=erin)
+    registry.version_promote(version=version, actor=erin)
+    page = client_for(dave).get(PAGE).content.decode()
+    assert 'id="show-drift"' in page and "Version 1" not in page
+    page = client_for(dave).get(PAGE, {"drift": "true"}).content.decode()
+    assert "Version 1 (champion)" in page and "No baseline" in page
