@@ -58,18 +58,20 @@ def simulated_note(model: MLModel) -> str | None:
     return NOTE if simulated.exists() else None
 
 
-def _draw(decision_id: int, salt: str) -> float:
-    digest = hashlib.sha256(f"{SEED}:{salt}:{decision_id}".encode()).digest()
+def _draw(external_id: str, salt: str) -> float:
+    """A number in [0, 1) fixed by the application (its external id, the same on every
+    database), so that every load of the demo simulates the same answers."""
+    digest = hashlib.sha256(f"{SEED}:{salt}:{external_id}".encode()).digest()
     return int.from_bytes(digest[:8], "big") / 2**64
 
 
 def _answer(task: ReviewTask, race: str) -> dict:
     decision = task.decision
     chance = OVERRIDE.get(race, {"approve": 0.1, "deny": 0.1}).get(decision.model_outcome, 0.1)
-    if _draw(decision.pk, f"override:{task.kind}") >= chance:
+    if _draw(decision.external_id, f"override:{task.kind}") >= chance:
         return {"verdict": "agree", "rationale": f"{MARK} agrees with the model."}
     other = next(label for label in decision.model.labels if label != decision.model_outcome)
-    reason = REASONS[int(_draw(decision.pk, "reason") * len(REASONS))]
+    reason = REASONS[int(_draw(decision.external_id, "reason") * len(REASONS))]
     return {
         "verdict": "override",
         "outcome": other,
@@ -99,7 +101,7 @@ def simulate(model: MLModel) -> int:
         task = task_claim_next(reviewer=reviewer, model=model.name, kind="initial")
         if task is None:
             break
-        if _draw(task.decision_id, "escalate") < ESCALATE:
+        if _draw(task.decision.external_id, "escalate") < ESCALATE:
             task_escalate(
                 task_id=task.pk, reviewer=reviewer, note=f"{MARK} unsure; a senior should decide."
             )
