@@ -9,7 +9,7 @@ from __future__ import annotations
 import subprocess
 import sys
 
-BENCHES = ["ingest", "claim", "audit", "learning"]
+BENCHES = ["ingest", "claim", "audit", "report", "learning"]
 
 
 def main() -> int:

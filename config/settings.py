@@ -272,6 +272,10 @@ if DEBUG:
     )
 
 SPECTACULAR_SETTINGS = {
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "core.api_schema.nullable_references",
+    ],
     "TITLE": "Oversight API",
     "DESCRIPTION": (
         "Human oversight of machine-learning decisions: model registry, decision ingestion and "
@@ -291,6 +295,8 @@ SPECTACULAR_SETTINGS = {
         "ReviewTaskStateEnum": "reviews.models.ReviewTask.State",
         "ExportStatusEnum": "oversight.models.Export.Status",
         "AlertStateEnum": ["open", "acknowledged", "resolved"],
+        "ReviewTaskKindEnum": "reviews.models.ReviewTask.Kind",
+        "AlertConditionEnum": "oversight.monitoring.KINDS",
     },
 }
 
@@ -334,6 +340,10 @@ CELERY_BEAT_SCHEDULE: dict[str, dict] = {
     "verify-audit-chain-daily": {
         "task": "audit.tasks.verify_chain_daily",
         "schedule": envfloat("AUDIT_VERIFY_SECONDS", 24 * 3600.0),
+    },
+    "evaluate-oversight-alerts": {
+        "task": "oversight.tasks.evaluate_models",
+        "schedule": envfloat("ALERT_EVALUATE_SECONDS", 3600.0),
     },
 }
 
@@ -423,6 +433,28 @@ REVIEW_REASON_CODES = envlist(
 AUTOMATION_BIAS_AGREE_RATE = envfloat("AUTOMATION_BIAS_AGREE_RATE", 0.95)
 AUTOMATION_BIAS_SPEED_RATIO = envfloat("AUTOMATION_BIAS_SPEED_RATIO", 0.5)
 AUTOMATION_BIAS_MIN_REVIEWS = envint("AUTOMATION_BIAS_MIN_REVIEWS", 20)
+
+# Group reports (oversight): groups with fewer reviewed decisions than REPORT_MIN_CELL are
+# reported as suppressed, without rates (their counts only to auditors).
+REPORT_MIN_CELL = envint("REPORT_MIN_CELL", 10)
+# Alerts, evaluated per model by beat (ALERT_EVALUATE_SECONDS) and on demand, over the last
+# ALERT_WINDOW_DAYS: a group difference in override rate with a Holm-adjusted p below ALERT_P
+# and an absolute difference of at least ALERT_MIN_DIFF; a final-outcome selection-rate ratio
+# below ALERT_FOUR_FIFTHS; a random-audit override rate whose 95 % interval lies above
+# ALERT_RANDOM_AUDIT_OVERRIDE (which also trips the review-all breaker).
+ALERT_WINDOW_DAYS = envint("ALERT_WINDOW_DAYS", 90)
+ALERT_P = envfloat("ALERT_P", 0.05)
+ALERT_MIN_DIFF = envfloat("ALERT_MIN_DIFF", 0.1)
+ALERT_FOUR_FIFTHS = envfloat("ALERT_FOUR_FIFTHS", 0.8)
+ALERT_RANDOM_AUDIT_OVERRIDE = envfloat("ALERT_RANDOM_AUDIT_OVERRIDE", 0.2)
+# Drift: the PSI of each feature and of the score over the last DRIFT_WINDOW_DAYS against the
+# version's drift baseline, once at least DRIFT_MIN_DECISIONS decisions are in the window (by
+# chance alone, n decisions in ten bins give a PSI near 9/n, so small windows are not judged).
+# An alert above DRIFT_PSI_ALERT; above DRIFT_PSI_TRIP the review-all breaker trips.
+DRIFT_WINDOW_DAYS = envint("DRIFT_WINDOW_DAYS", 7)
+DRIFT_MIN_DECISIONS = envint("DRIFT_MIN_DECISIONS", 300)
+DRIFT_PSI_ALERT = envfloat("DRIFT_PSI_ALERT", 0.15)
+DRIFT_PSI_TRIP = envfloat("DRIFT_PSI_TRIP", 0.25)
 
 LOGGING = {
     "version": 1,

@@ -96,3 +96,23 @@ def error(description: str) -> OpenApiResponse:
 
 def _is_pagination(value: object) -> bool:
     return isinstance(value, type) and issubclass(value, BasePagination)
+
+
+def nullable_references(result: dict, generator, request, public) -> dict:
+    """A nullable nested object comes out of drf-spectacular as `{"allOf": [ref], "nullable":
+    true}`, which validators read as "must match ref" (null included, and null never does).
+    Say what is meant, in OpenAPI 3.0: one of the referenced object, or null."""
+
+    def mend(node):
+        if isinstance(node, dict):
+            if node.get("nullable") is True and len(node.get("allOf", ())) == 1:
+                node.pop("nullable")
+                node["oneOf"] = [node.pop("allOf")[0], {"enum": [None], "nullable": True}]
+            for value in node.values():
+                mend(value)
+        elif isinstance(node, list):
+            for value in node:
+                mend(value)
+
+    mend(result)
+    return result

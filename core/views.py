@@ -13,6 +13,9 @@ PLACES = [
     (r.SENIOR_REVIEWER, "reviews:stats", "Reviewer statistics", "Agreement, speed, accuracy."),
     (r.AUDITOR, "reviews:stats", "Reviewer statistics", "Agreement, speed, automation bias."),
     (r.AUDITOR, "audit:home", "Audit trail", "Verify the chain, browse events, export the log."),
+    (r.AUDITOR, "oversight:reports", "Group reports", "Override and outcome rates by group."),
+    (r.SENIOR_REVIEWER, "oversight:reports", "Group reports", "Override rates by group."),
+    (r.MODEL_OWNER, "oversight:reports", "Group reports", "Your models: groups, drift, breaker."),
     (r.MODEL_OWNER, "models_registry:list", "Models", "Model cards, versions, routing policies."),
     (r.AUDITOR, "models_registry:list", "Model cards", "What each model is for and how it does."),
 ]

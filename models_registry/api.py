@@ -145,6 +145,7 @@ class VersionOutSerializer(serializers.ModelSerializer):
             "estimator",
             "explainer",
             "baseline",
+            "drift_baseline",
             "metrics",
             "label_count",
             "parent",
@@ -336,6 +337,12 @@ class VersionListApi(APIView):
             required=False, help_text='{"overall": {...}, "by_group": {...}}'
         )
         baseline = parsing.JSONField(required=False, help_text="reference value per feature")
+        drift_baseline = parsing.JSONField(
+            required=False,
+            help_text='training distribution in bins, for drift: {"features": {"income": '
+            '{"edges": [30, 60], "proportions": [0.3, 0.4, 0.3]}, "history": {"proportions": '
+            '{"good": 0.6, "poor": 0.4}}}, "score": {"edges": [...], "proportions": [...]}}',
+        )
         label_count = serializers.IntegerField(required=False, min_value=0)
         notes = serializers.CharField(required=False, allow_blank=True, max_length=5000)
         training_data = serializers.FileField(
@@ -369,6 +376,7 @@ class VersionListApi(APIView):
             artifact=data["artifact"].read(),
             metrics=_json_field(data, "metrics"),
             baseline=_json_field(data, "baseline"),
+            drift_baseline=_json_field(data, "drift_baseline"),
             label_count=data.get("label_count"),
             notes=data.get("notes", ""),
             training_data=_file(data, "training_data"),

@@ -96,6 +96,9 @@ class ModelVersion(models.Model):
     explainer = models.CharField(max_length=40)
     # Per-feature reference values (training medians / modes) for model-agnostic explanations.
     baseline = models.JSONField(default=dict, blank=True)
+    # The training distribution in bins, for drift (PSI): see models_registry.drift_baseline.
+    # {} for versions uploaded without one (their drift is reported as "no baseline").
+    drift_baseline = models.JSONField(default=dict, blank=True)
     # {"overall": {...}, "by_group": {"race": {"black": {...}}}}
     metrics = models.JSONField(default=dict, blank=True)
     label_count = models.PositiveIntegerField(null=True, blank=True)

@@ -16,6 +16,7 @@ from audit.log import Actor
 from core.errors import ApplicationError, invalid
 from core.roles import MODEL_OWNER, MODEL_SERVICE, has_role
 from models_registry import artifacts, datasets, explain, rules, schema
+from models_registry import drift_baseline as drift_shape
 from models_registry.metrics import check as check_metrics
 from models_registry.models import MLModel, ModelVersion, RoutingPolicy, TrainingData
 from models_registry.scoring import frame
@@ -176,6 +177,7 @@ def version_upload(
     actor: Actor,
     metrics: dict | None = None,
     baseline: dict | None = None,
+    drift_baseline: dict | None = None,
     label_count: int | None = None,
     data_window: tuple[datetime, datetime] | None = None,
     notes: str = "",
@@ -188,11 +190,13 @@ def version_upload(
 
     `training_data` and `test_data` are optional Parquet files (checked against the feature
     schema, sha256 stored) from which Oversight can retrain the version; `parent` and
-    `provenance` say where a retrained version came from."""
+    `provenance` say where a retrained version came from. `drift_baseline` is the training
+    distribution in bins (models_registry.drift_baseline), optional."""
     estimator = artifacts.loaded(artifact)
     baseline = _check_baseline(model, baseline)
     _check_estimator(model, estimator, baseline)
     errors = check_metrics(metrics)
+    errors.update(drift_shape.check(drift_baseline, model.features))
     if errors:
         raise invalid(errors)
     data = {
@@ -217,6 +221,7 @@ def version_upload(
             estimator=_describe_estimator(estimator),
             explainer=method,
             baseline=baseline,
+            drift_baseline=drift_baseline or {},
             metrics=metrics or {},
             label_count=label_count,
             data_window_start=data_window[0] if data_window else None,
@@ -257,6 +262,7 @@ def version_upload(
                     f"{split}_data": {"sha256": c.sha256, "rows": c.rows}
                     for split, c in data.items()
                 },
+                "drift_baseline": bool(version.drift_baseline),
             },
         )
     return version

@@ -31,7 +31,7 @@ from accounts.services import service_token_create, user_create
 from core import roles as r
 from models_registry import services as registry
 from models_registry.models import MLModel
-from oversight import demo_learning
+from oversight import demo_learning, demo_reviews
 
 MODEL_NAME = "mortgage-approval"
 SERVICE_NAME = "mortgage-scorer"
@@ -120,7 +120,7 @@ POLICY = {
         },
         {"name": "public-record", "when": {"field": "public_record", "op": "eq", "value": True}},
     ],
-    "random_audit_rate": 5.0,
+    "random_audit_rate": 30.0,  # high, so that the demo report has enough reviews per group
     "active_learning_budget": 10,
     "active_learning_max_margin": 0.6,
     "reviewers_required": 1,
@@ -296,6 +296,9 @@ def ensure_model(service: User) -> tuple[MLModel, Dataset, list[int]]:
         artifact=sio.dumps(pipeline),
         metrics=metrics,
         baseline=baseline(data),
+        drift_baseline=demo_reviews.training_drift_baseline(
+            data.features.iloc[split(data)[0]], FEATURES, pipeline
+        ),
         label_count=len(data.labels) - len(test_rows),
         notes="Logistic regression on the Boston HMDA applications (80% split).",
         actor=owner,
@@ -336,7 +339,8 @@ def load() -> dict:
         if token is None:  # the first token was shown once and is not kept: make another
             token = service_token_create(name=SERVICE_NAME, actor=ACTOR)[1]
         created = send_through_api(pending, token)
-    demo_learning.load(model)
+    demo_reviews.simulate(model)  # simulated reviewers, so the group report has numbers
+    demo_learning.load(model)  # a retraining run from the labels those reviews made
     return {
         "people": people,
         "token": token,

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 from django.conf import settings
 from django.db import models
+from django.db.models import Q
 
 
 class Export(models.Model):
@@ -46,3 +47,39 @@ class Export(models.Model):
 
     def __str__(self) -> str:
         return f"export {self.pk} ({self.format}, {self.status})"
+
+
+class BreakerTrip(models.Model):
+    """One trip of a model's review-all breaker: the system turned `review_all` on in a new
+    routing-policy version because a measurement crossed its threshold; open until the model's
+    owner or a senior reviewer resets it with a note (which writes the next policy version)."""
+
+    model = models.ForeignKey(
+        "models_registry.MLModel", on_delete=models.PROTECT, related_name="breaker_trips"
+    )
+    # "drift" or "random_audit_override": which measurement tripped it.
+    cause = models.CharField(max_length=40)
+    measurement = models.TextField()
+    details = models.JSONField(default=dict, blank=True)
+    tripped_at = models.DateTimeField()
+    policy_version = models.PositiveIntegerField()
+    # review_all as it was before the trip, restored by the reset.
+    review_all_before = models.BooleanField(default=False)
+    reset_at = models.DateTimeField(null=True, blank=True)
+    reset_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    reset_note = models.TextField(blank=True)
+    reset_policy_version = models.PositiveIntegerField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-tripped_at", "-id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["model"], condition=Q(reset_at__isnull=True), name="one_open_trip_per_model"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        state = "reset" if self.reset_at else "tripped"
+        return f"breaker of model {self.model_id}: {state} ({self.cause})"

@@ -1,9 +1,10 @@
 """Pages of the oversight app. The exports and a decision's audit page stay where auditors
-know them, under /audit/ beside the audit app's own pages."""
+know them, under /audit/ beside the audit app's own pages; the group reports are under
+/oversight/."""
 
 from django.urls import path
 
-from oversight import views
+from oversight import report_views, views
 
 app_name = "oversight"
 urlpatterns = [
@@ -13,5 +14,18 @@ urlpatterns = [
         "audit/exports/<int:export_id>/download/",
         views.export_download,
         name="export-download",
+    ),
+    path("oversight/", report_views.reports_index, name="reports"),
+    path("oversight/models/<slug:name>/", report_views.model_report, name="report"),
+    path(
+        "oversight/models/<slug:name>/<str:table>.<str:fmt>",
+        report_views.report_download,
+        name="report-download",
+    ),
+    path("oversight/models/<slug:name>/evaluate/", report_views.evaluate, name="evaluate"),
+    path(
+        "oversight/models/<slug:name>/breaker/reset/",
+        report_views.breaker_reset,
+        name="breaker-reset",
     ),
 ]

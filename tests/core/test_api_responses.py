@@ -25,7 +25,9 @@ from openapi_core.testing import MockRequest, MockResponse
 from audit.models import Checkpoint
 from audit.services import alert_raise, checkpoint_sign
 from models_registry import services as registry
+from models_registry.models import MLModel
 from outbox.models import Message
+from oversight import monitoring
 from oversight import services as oversight
 from reviews import intake
 from reviews import services as reviews
@@ -60,6 +62,11 @@ class World:
     def sign(self) -> None:
         checkpoint_sign()
         self.ids["size"] = Checkpoint.objects.order_by("-tree_size").first().tree_size
+
+    def trip(self) -> None:
+        """The tiny model's review-all breaker, tripped by a drift finding."""
+        finding = monitoring.Finding(kind="drift", message="PSI of income 0.40 is past 0.25.")
+        monitoring.breaker_trip(model=MLModel.objects.get(pk=self.model_id), finding=finding)
 
     def dead_delivery(self) -> None:
         """A label delivery of the tiny model that died (after the last attempt)."""
@@ -229,6 +236,24 @@ CASES = [
          prepare=lambda w: w.dead_delivery()),
     post(f"{M}/{{name}}/deliveries/{{message_id}}/resend/", 404, "erin",
          at=lambda w: {"name": "tiny", "message_id": MISSING}),
+    # group reports, alerts and the breaker
+    get("/api/v1/reports/overrides/", 200, "dave", query={"model": "tiny", "attribute": "race"}),
+    get("/api/v1/reports/overrides/", 400, "dave", query={"attribute": "race"}),
+    get("/api/v1/reports/overrides/", 403, "alice", query={"model": "tiny"}),
+    get("/api/v1/reports/selection/", 200, "carol", query={"model": "tiny", "attribute": "sex"}),
+    get("/api/v1/reports/selection/", 404, "dave", query={"model": "nope", "attribute": "sex"}),
+    get("/api/v1/reports/drift/", 200, "dave", query={"model": "tiny"}),
+    get("/api/v1/reports/drift/", 400, "dave", query={}),
+    post("/api/v1/reports/evaluate/", 200, "dave", body={"model": "tiny"}),
+    post("/api/v1/reports/evaluate/", 400, "dave", body={}),
+    get("/api/v1/breakers/{name}/", 200, "carol", at=lambda w: TINY),
+    get("/api/v1/breakers/{name}/", 404, "carol", at=lambda w: {"name": "nope"}),
+    post("/api/v1/breakers/{name}/reset/", 400, "carol", at=lambda w: TINY, body={}),
+    post("/api/v1/breakers/{name}/reset/", 200, "carol", at=lambda w: TINY,
+         body={"note": "Checked the inputs; the shift was a data fix."},
+         prepare=lambda w: w.trip()),
+    post("/api/v1/breakers/{name}/reset/", 409, "carol", at=lambda w: TINY,
+         body={"note": "Nothing is tripped now."}),
     # decisions
     post(f"{D}/", 201, "service", body=item(100)),
     post(f"{D}/", 200, "service", body=item(100)),
