@@ -38,6 +38,7 @@ from outbox import tasks as outbox_tasks
 from outbox.models import Message
 from reviews.services import decisions_ingest
 from tests.fixtures import item, register_tiny
+from tests.integration.workers import route_to
 from tests.learning.common import answer
 from tests.learning.receiver import Receiver
 
@@ -105,13 +106,6 @@ class BrokerProxy:
             return
 
 
-def _route_to(routes) -> None:
-    """Route this process's tasks anew: Celery builds its router once and keeps it."""
-    celery_app.conf.task_routes = routes
-    celery_app.amqp.flush_routes()
-    celery_app.amqp.router = celery_app.amqp.Router()
-
-
 def _use_broker(url: str) -> None:
     """Point this process's Celery producer at `url` (fresh connection pools)."""
     celery_app.conf.broker_url = url
@@ -155,7 +149,7 @@ def loop(tmp_path):
 
     routes = celery_app.conf.task_routes
     celery_app.conf.task_always_eager = False
-    _route_to({"*": {"queue": queue}})
+    route_to({"*": {"queue": queue}})
     _use_broker(proxied)
     try:
         yield {"proxy": proxy, "start_worker": start_worker, "logs": logs}
@@ -169,7 +163,7 @@ def loop(tmp_path):
                     process.kill()
         proxy.cut()
         celery_app.conf.task_always_eager = True
-        _route_to(routes)
+        route_to(routes)
         _use_broker(direct)
         for log in logs:
             print(log.name, log.read_text()[-3000:])

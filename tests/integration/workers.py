@@ -27,7 +27,13 @@ class Worker:
         url = (
             f"postgres://{db['USER']}@{db['HOST']}:{db['PORT']}/{connection.settings_dict['NAME']}"
         )
-        self.env = {**os.environ, "DATABASE_URL": url, "REDIS_URL": os.environ["REDIS_URL"], **env}
+        self.env = {
+            **os.environ,
+            "DATABASE_URL": url,
+            "REDIS_URL": os.environ["REDIS_URL"],
+            "CELERY_DEFAULT_QUEUE": queue,
+            **env,
+        }
         self.queue = queue
         self.process: subprocess.Popen | None = None
 
@@ -68,7 +74,7 @@ def workers(**env: str) -> Iterator[Callable[[], Worker]]:
     started: list[Worker] = []
     celery_app.conf.task_always_eager = False
     routes = celery_app.conf.task_routes
-    celery_app.conf.task_routes = {"*": {"queue": queue}}
+    route_to({"*": {"queue": queue}})
 
     def start() -> Worker:
         started.append(Worker(queue, **env).start())
@@ -78,9 +84,17 @@ def workers(**env: str) -> Iterator[Callable[[], Worker]]:
         yield start
     finally:
         celery_app.conf.task_always_eager = True
-        celery_app.conf.task_routes = routes
+        route_to(routes)
         for worker in started:
             print(worker.stop()[-3000:])
+
+
+def route_to(routes) -> None:
+    """Route this process's tasks anew: Celery builds its router once and keeps it, so a
+    change of task_routes alone would leave tasks going to an earlier test's queue."""
+    celery_app.conf.task_routes = routes
+    celery_app.amqp.flush_routes()
+    celery_app.amqp.router = celery_app.amqp.Router()
 
 
 def wait_for(predicate: Callable[[], bool], timeout: float = 60.0, every: float = 0.2) -> bool:
