@@ -221,6 +221,10 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
+    "ENUM_NAME_OVERRIDES": {
+        "AppealStatusEnum": "appeals.models.Appeal.Status",
+        "DecisionStatusEnum": "reviews.models.Decision.Status",
+    },
 }
 
 # Celery: Redis when REDIS_URL is set; otherwise tasks run eagerly in-process.
@@ -312,6 +316,25 @@ REVIEW_REASON_CODES = envlist(
 AUTOMATION_BIAS_AGREE_RATE = envfloat("AUTOMATION_BIAS_AGREE_RATE", 0.95)
 AUTOMATION_BIAS_SPEED_RATIO = envfloat("AUTOMATION_BIAS_SPEED_RATIO", 0.5)
 AUTOMATION_BIAS_MIN_REVIEWS = envint("AUTOMATION_BIAS_MIN_REVIEWS", 20)
+
+# Appeals and the affected person's portal (/my-decision/). An appeal is answered within
+# APPEAL_SLA_DAYS; an access code works for APPEAL_ACCESS_CODE_DAYS. Signing in: after
+# PORTAL_LOCKOUT_FAILURES failures a reference is locked for PORTAL_LOCKOUT_MINUTES, twice as
+# long after each further lockout; one client address may try PORTAL_RATE_LIMIT times per
+# PORTAL_RATE_WINDOW_MINUTES. Behind proxies, PORTAL_TRUSTED_PROXY_HOPS says how many
+# X-Forwarded-For entries (from the right) were added by proxies of ours. A portal session
+# ends after PORTAL_IDLE_MINUTES without a request.
+APPEAL_SLA_DAYS = envint("APPEAL_SLA_DAYS", 14)
+APPEAL_ACCESS_CODE_DAYS = envint("APPEAL_ACCESS_CODE_DAYS", 365)
+APPEAL_ATTACHMENT_MAX_BYTES = 5 * 1024 * 1024
+# Appeal attachments: outside static files, shared by the web processes in production.
+APPEAL_FILES_DIR = Path(os.environ.get("OVERSIGHT_APPEAL_FILES_DIR", DATA_DIR / "appeal-files"))
+PORTAL_LOCKOUT_FAILURES = envint("PORTAL_LOCKOUT_FAILURES", 5)
+PORTAL_LOCKOUT_MINUTES = envint("PORTAL_LOCKOUT_MINUTES", 15)
+PORTAL_RATE_LIMIT = envint("PORTAL_RATE_LIMIT", 20)
+PORTAL_RATE_WINDOW_MINUTES = envint("PORTAL_RATE_WINDOW_MINUTES", 10)
+PORTAL_TRUSTED_PROXY_HOPS = envint("PORTAL_TRUSTED_PROXY_HOPS", 0)
+PORTAL_IDLE_MINUTES = envint("PORTAL_IDLE_MINUTES", 30)
 
 LOGGING = {
     "version": 1,

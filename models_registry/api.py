@@ -93,6 +93,12 @@ class CardSerializer(StrictSerializer):
     limitations = serializers.CharField(default="", allow_blank=True)
     training_data = serializers.CharField(default="", allow_blank=True)
     contact = serializers.CharField(default="", allow_blank=True)
+    notice_ground = serializers.CharField(
+        default="",
+        allow_blank=True,
+        help_text="the ground of the decisions (law, contract, policy), quoted in the affected "
+        "person's notice",
+    )
 
 
 class PolicySerializer(StrictSerializer):
@@ -108,6 +114,9 @@ class PolicySerializer(StrictSerializer):
     blind_review = serializers.BooleanField(required=False)
     sla_hours = serializers.IntegerField(required=False)
     review_all = serializers.BooleanField(required=False)
+    appeal_window_days = serializers.IntegerField(
+        required=False, help_text="days after a decision is final that it may be appealed"
+    )
     note = serializers.CharField(required=False, allow_blank=True, max_length=2000)
     in_words = serializers.SerializerMethodField()
     created_at = serializers.DateTimeField(read_only=True)
@@ -132,6 +141,7 @@ class VersionOutSerializer(serializers.ModelSerializer):
             "estimator",
             "explainer",
             "baseline",
+            "training_ranges",
             "metrics",
             "label_count",
             "data_window_start",
@@ -314,6 +324,11 @@ class VersionListApi(APIView):
             required=False, help_text='{"overall": {...}, "by_group": {...}}'
         )
         baseline = parsing.JSONField(required=False, help_text="reference value per feature")
+        training_ranges = parsing.JSONField(
+            required=False,
+            help_text='what the training data covered: {"income": [0, 220], "history": '
+            '["good", "fair"]}',
+        )
         label_count = serializers.IntegerField(required=False, min_value=0)
         notes = serializers.CharField(required=False, allow_blank=True, max_length=5000)
 
@@ -339,6 +354,7 @@ class VersionListApi(APIView):
             baseline=_json_field(data, "baseline"),
             label_count=data.get("label_count"),
             notes=data.get("notes", ""),
+            training_ranges=_json_field(data, "training_ranges"),
             actor=request.user,
         )
         return Response(VersionOutSerializer(version).data, status=status.HTTP_201_CREATED)

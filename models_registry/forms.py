@@ -30,6 +30,12 @@ class PolicyForm(forms.Form):
     review_all = forms.BooleanField(
         required=False, help_text="Breaker: send every decision to a person."
     )
+    appeal_window_days = forms.IntegerField(
+        required=False,  # left empty: unchanged
+        min_value=1,
+        max_value=3650,
+        help_text="Days after a decision is final that the person may appeal it.",
+    )
     note = forms.CharField(
         required=False, max_length=2000, help_text="Why the change (kept in the audit trail)."
     )

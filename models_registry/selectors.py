@@ -61,6 +61,10 @@ def policy_in_words(policy: RoutingPolicy) -> list[str]:
     if policy.blind_review:
         words.append("Reviewers answer before they see the model's outcome (blind review).")
     words.append(f"Reviews are due within {policy.sla_hours} hours.")
+    words.append(
+        f"The people decisions are about may appeal for {policy.appeal_window_days} days after "
+        "a decision is final; a senior reviewer who took no part in it decides."
+    )
     return words
 
 
