@@ -19,12 +19,11 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from appeals import attachments, codes, selectors, services
+from appeals import codes, selectors, services
 from appeals.models import Appeal
 from appeals.notice import notice_for, portal_url
 from audit.services import viewed
 from core import roles as r
-from core.errors import invalid
 from core.permissions import role_permission
 from reviews.models import Decision
 from reviews.selectors import decisions_visible_to
@@ -298,18 +297,18 @@ class AppealIn(serializers.Serializer):
     attachment = AttachmentIn(required=False, allow_null=True)
 
 
-def _attachment(data: dict | None) -> attachments.Attachment | None:
+def _decoded(data: dict | None) -> tuple[tuple[str, bytes] | None, dict[str, list[str]]]:
+    """(the file's name and bytes, or None; errors naming the field)."""
     if not data:
-        return None
+        return None, {}
     text = data["content_base64"]
     # Refused before decoding: base64 takes 4 characters for 3 bytes.
     if len(text) > (settings.APPEAL_ATTACHMENT_MAX_BYTES + 2) // 3 * 4 + 4:
-        raise invalid({"attachment": ["is over 5 MB"]})
+        return None, {"attachment": ["is over 5 MB"]}
     try:
-        raw = base64.b64decode(text, validate=True)
+        return (data.get("filename", ""), base64.b64decode(text, validate=True)), {}
     except (binascii.Error, ValueError):
-        raise invalid({"attachment.content_base64": ["is not base64"]}) from None
-    return attachments.check(data.get("filename", ""), raw)
+        return None, {"attachment.content_base64": ["is not base64"]}
 
 
 class DecisionAppealApi(APIView):
@@ -324,12 +323,16 @@ class DecisionAppealApi(APIView):
     def post(self, request: Request, decision_id: int) -> Response:
         decision = _decision(request, decision_id)
         data = _valid(AppealIn, request.data)
+        attachment, errors = _decoded(data.get("attachment"))
+        given = (data["grounds"], data.get("corrections"), data.get("contact_email", ""))
+        if errors:  # named with every other bad field
+            services.check_input(decision, *given, errors=errors)
         appeal = services.appeal_file(
             decision=decision,
             grounds=data["grounds"],
             corrections=data.get("corrections"),
             contact_email=data.get("contact_email", ""),
-            attachment=_attachment(data.get("attachment")),
+            attachment=attachment,
             via=Appeal.Via.SERVICE,
             filed_by=request.user,
             actor=request.user,

@@ -18,7 +18,7 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.csrf import csrf_exempt, csrf_protect
 from django.views.decorators.http import require_POST
 
-from appeals import attachments, codes, receipt, services, sessions
+from appeals import codes, receipt, services, sessions
 from appeals.forms import AppealForm, SignInForm
 from appeals.models import Appeal, DecisionAccess
 from appeals.notice import notice_for
@@ -176,12 +176,10 @@ def _appeal(request: HttpRequest, access: DecisionAccess) -> HttpResponse:
     return redirect("portal:home")
 
 
-def _uploaded(upload) -> attachments.Attachment | None:
+def _uploaded(upload) -> tuple[str, bytes] | None:
     if not upload:
         return None
-    limit = settings.APPEAL_ATTACHMENT_MAX_BYTES
-    data = upload.read(limit + 1)
-    return attachments.check(upload.name, data)
+    return upload.name, upload.read(settings.APPEAL_ATTACHMENT_MAX_BYTES + 1)
 
 
 def _appeal_page(request, access, form, *, why, status: int = 200) -> HttpResponse:

@@ -12,6 +12,7 @@ from appeals.services.filing import (
     appeal_review_started,
     appeal_withdraw,
     appealability,
+    check_input,
 )
 from appeals.services.portal import SignIn, portal_sign_in, portal_signed_out
 
@@ -25,6 +26,7 @@ __all__ = [
     "appeal_review_started",
     "appeal_withdraw",
     "appealability",
+    "check_input",
     "portal_sign_in",
     "portal_signed_out",
     "reference_ensure",

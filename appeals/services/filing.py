@@ -82,10 +82,22 @@ def _review_due(decision: Decision) -> datetime | None:
 
 
 def check_input(
-    decision: Decision, grounds: Any, corrections: Any, contact_email: Any
-) -> tuple[str, dict, str]:
-    """(grounds, corrections, contact e-mail), cleaned; a 400 naming every bad field."""
-    errors: dict[str, list[str]] = {}
+    decision: Decision,
+    grounds: Any,
+    corrections: Any,
+    contact_email: Any,
+    attachment: tuple[str, bytes] | None = None,
+    errors: dict[str, list[str]] | None = None,
+) -> tuple[str, dict, str, Attachment | None]:
+    """(grounds, corrections, contact e-mail, attachment), checked; a 400 naming every bad
+    field (with those the caller found already, in `errors`)."""
+    errors = dict(errors or {})
+    document = None
+    if attachment is not None:
+        try:
+            document = attachments.check(*attachment)
+        except ApplicationError as exc:
+            errors.update(exc.fields)
     grounds = grounds.strip() if isinstance(grounds, str) else ""
     if not GROUNDS_MIN <= len(grounds) <= GROUNDS_MAX:
         errors["grounds"] = [
@@ -101,7 +113,7 @@ def check_input(
             errors["contact_email"] = ["is not an e-mail address"]
     if errors:
         raise invalid(errors)
-    return grounds, clean, email
+    return grounds, clean, email, document
 
 
 def check_corrections(decision: Decision, corrections: Any, errors: dict) -> dict:
@@ -139,19 +151,21 @@ def appeal_file(
     via: str,
     corrections: dict | None = None,
     contact_email: str = "",
-    attachment: Attachment | None = None,
+    attachment: tuple[str, bytes] | None = None,
     filed_by: Any = None,
 ) -> Appeal:
     """File the person's appeal (through the portal, or a service on their behalf): a
     senior-only appeal task opens, due in APPEAL_SLA_DAYS; an acknowledgement is e-mailed
     when a contact address is given. One appeal per decision, only of a final decision, only
-    within the model's appeal window."""
-    grounds, corrections, contact_email = check_input(decision, grounds, corrections, contact_email)
+    within the model's appeal window. `attachment` is (the file's name, its bytes)."""
+    grounds, corrections, contact_email, document = check_input(
+        decision, grounds, corrections, contact_email, attachment
+    )
     reference_ensure(decision=decision, actor=actor)
-    stored = attachments.store(attachment) if attachment else ""
+    stored = attachments.store(document) if document else ""
     try:
         with transaction.atomic():
-            given = Given(grounds, corrections, contact_email, attachment, stored)
+            given = Given(grounds, corrections, contact_email, document, stored)
             return _file(decision, given, via=via, actor=actor, filed_by=filed_by)
     except IntegrityError:
         attachments.remove(stored)
