@@ -71,7 +71,9 @@ def appeal_resolve(
         if not r.has_role(senior, r.SENIOR_REVIEWER):
             raise forbidden("Appeals are decided by senior reviewers.")
         appeal = (
-            Appeal.objects.select_for_update().select_related("decision__access").get(pk=appeal_id)
+            Appeal.objects.select_for_update(of=("self",))
+            .select_related("decision__access")
+            .get(pk=appeal_id)
         )
         appeal.decision = decision
         if not appeal.is_open:

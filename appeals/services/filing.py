@@ -313,7 +313,9 @@ def appeal_withdraw(*, appeal_id: int, actor: Actor) -> Appeal:
         Decision.objects.select_for_update(of=("self",)).filter(pk=found["decision_id"]).get()
         appeal_task_cancel(task_id=found["task_id"], now=now)
         appeal = (
-            Appeal.objects.select_for_update().select_related("decision__access").get(pk=appeal_id)
+            Appeal.objects.select_for_update(of=("self",))
+            .select_related("decision__access")
+            .get(pk=appeal_id)
         )
         if not appeal.is_open:
             raise ApplicationError(
