@@ -31,6 +31,7 @@ from accounts.services import service_token_create, user_create
 from core import roles as r
 from models_registry import services as registry
 from models_registry.models import MLModel
+from oversight import demo_appeals
 
 MODEL_NAME = "mortgage-approval"
 SERVICE_NAME = "mortgage-scorer"
@@ -105,6 +106,11 @@ CARD = {
         "sent to Oversight as the demo's decisions."
     ),
     "contact": "erin (model owner), models@example.org",
+    "notice_ground": (
+        "The lender's credit policy for home mortgages, which assesses whether an applicant can "
+        "repay the loan applied for; the decision is needed to enter into the loan contract "
+        "you asked for (GDPR Art. 22(2)(a)). You may ask for a person to review it."
+    ),
 }
 
 POLICY = {
@@ -233,6 +239,19 @@ def baseline(data: Dataset) -> dict:
     return values
 
 
+def training_ranges(data: Dataset, rows) -> dict:
+    """What the training rows covered: [min, max] of numbers, the values seen otherwise (the
+    person's notice flags a counterfactual outside them)."""
+    ranges = {}
+    for spec in FEATURES:
+        column = data.features[spec["name"]].iloc[rows]
+        if spec["type"] == "number":
+            ranges[spec["name"]] = [float(column.min()), float(column.max())]
+        else:
+            ranges[spec["name"]] = sorted({_python(v) for v in column})
+    return ranges
+
+
 def _python(value):
     return value.item() if hasattr(value, "item") else value
 
@@ -295,6 +314,7 @@ def ensure_model(service: User) -> tuple[MLModel, Dataset, list[int]]:
         artifact=sio.dumps(pipeline),
         metrics=metrics,
         baseline=baseline(data),
+        training_ranges=training_ranges(data, split(data)[0]),
         label_count=len(data.labels) - len(test_rows),
         notes="Logistic regression on the Boston HMDA applications (80% split).",
         actor=owner,
@@ -335,10 +355,12 @@ def load() -> dict:
         if token is None:  # the first token was shown once and is not kept: make another
             token = service_token_create(name=SERVICE_NAME, actor=ACTOR)[1]
         created = send_through_api(pending, token)
+    portal = demo_appeals.load(model)
     return {
         "people": people,
         "token": token,
         "model": model,
         "decisions": len(items),
         "created": created,
+        "portal": portal,
     }
