@@ -33,6 +33,7 @@ from django.db.models import Exists, OuterRef, QuerySet, TextField
 from django.db.models.functions import Cast
 from django.utils.dateparse import parse_datetime
 
+from appeals.models import Appeal
 from audit.canonical import canonical_json, format_time
 from audit.db import read_only_snapshot
 from audit.log import iter_events, row_text
@@ -259,6 +260,12 @@ def _rows_of(
             continue
         review["created_at"] = format_time(review["created_at"])
         reviews[decision_id].append(review)
+    appeals = {
+        decision_id: (status, filed_at, decided_at)
+        for decision_id, status, filed_at, decided_at in Appeal.objects.filter(**within)
+        .values_list("decision_id", "status", "filed_at", "decided_at")
+        .iterator()
+    }
     groups = defaultdict(dict)
     if include_groups:
         for decision_id, name, value in ProtectedAttribute.objects.filter(**within).values_list(
@@ -307,13 +314,24 @@ def _rows_of(
             "reviews": own,
             "review_count": len(own),
             "overridden": bool(final) and final != outcome,
-            "appeal_status": "",
-            "appeal_filed_at": "",
-            "appeal_resolution": "",
+            **_appeal_columns(appeals.get(pk)),
         }
         if include_groups:
             row["groups"] = groups.get(pk, {})
         yield row
+
+
+def _appeal_columns(appeal: tuple | None) -> dict:
+    """The decision's appeal: its status, when it was filed, and once decided, the result."""
+    if appeal is None:
+        return {"appeal_status": "", "appeal_filed_at": "", "appeal_resolution": ""}
+    status, filed_at, decided_at = appeal
+    decided = status in (Appeal.Status.UPHELD, Appeal.Status.OVERTURNED)
+    return {
+        "appeal_status": status,
+        "appeal_filed_at": format_time(filed_at),
+        "appeal_resolution": f"{status} {format_time(decided_at)}" if decided else "",
+    }
 
 
 # --- writers --------------------------------------------------------------------------------
