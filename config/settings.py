@@ -311,6 +311,10 @@ REVIEW_LEASE_MINUTES = envint("REVIEW_LEASE_MINUTES", 15)
 REVIEW_REASON_CODES = envlist(
     "REVIEW_REASON_CODES", "model_error,missing_information,policy_exception,other"
 )
+# What a reason code means to the person the decision is about (their notice quotes it when
+# the reviewer wrote them no explanation); reviews.presentation.PUBLIC_REASONS has the
+# defaults, and a code without wording gets the general sentence.
+REVIEW_REASON_PUBLIC_WORDING: dict[str, str] = {}
 # Automation bias: agrees with the model at least this often AND takes at most this fraction
 # of the median time of other reviewers, over at least this many reviews.
 AUTOMATION_BIAS_AGREE_RATE = envfloat("AUTOMATION_BIAS_AGREE_RATE", 0.95)

@@ -34,7 +34,7 @@ PUBLIC_REASONS = {
 
 
 def public_reason(code: str) -> str:
-    wording = {**PUBLIC_REASONS, **getattr(settings, "REVIEW_REASON_PUBLIC_WORDING", {})}
+    wording = {**PUBLIC_REASONS, **settings.REVIEW_REASON_PUBLIC_WORDING}
     return wording.get(code, PUBLIC_REASONS["other"])
 
 
