@@ -93,14 +93,15 @@ def how_decided(decision: Decision) -> dict:
 
 
 def reasons(decision: Decision, appeal: Appeal | None) -> dict:
-    """The reasons for the outcome the decision has: the model's (its top factors) when the
-    outcome is the model's; a person's otherwise, and then never the model's."""
+    """The reasons for the outcome the decision has: an appeal's when an appeal set it; the
+    model's (its top factors) when the outcome is the model's; otherwise the reviewer's, and
+    then never the model's."""
     if decision.status != Decision.Status.FINAL:
         return {"source": "none", "text": "Reasons are given once it is final.", "factors": []}
-    if decision.final_outcome == decision.model_outcome:
-        return _model_reasons(decision)
     if decision.finalized_by == By.APPEAL and appeal is not None:
         return {"source": "appeal", "text": appeal.reasons, "factors": []}
+    if decision.final_outcome == decision.model_outcome:
+        return _model_reasons(decision)
     return {"source": "reviewer", "text": _reviewer_words(decision), "factors": []}
 
 
@@ -172,8 +173,8 @@ def what_would_change(decision: Decision) -> list[dict]:
     model = decision.model
     if decision.status != Decision.Status.FINAL or decision.final_outcome == model.favourable_label:
         return []
-    if decision.final_outcome != decision.model_outcome:
-        return []
+    if decision.final_outcome != decision.model_outcome or decision.finalized_by == By.APPEAL:
+        return []  # a person's outcome: not the model's to explain
     explanation = decision.explanation if isinstance(decision.explanation, dict) else {}
     counterfactual = explanation.get("counterfactual")
     if not isinstance(counterfactual, dict):

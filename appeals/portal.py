@@ -94,8 +94,9 @@ def _notice_page(request: HttpRequest, access: DecisionAccess) -> HttpResponse:
 
 
 @never_cache
-@require_POST
 def sign_in(request: HttpRequest) -> HttpResponse:
+    if request.method != "POST":  # a reload of a refused sign-in: the form again
+        return redirect("portal:home")
     form = SignInForm(request.POST)
     if not form.is_valid():
         return _sign_in_page(request, form, status=400)

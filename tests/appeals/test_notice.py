@@ -208,3 +208,21 @@ def test_the_notice_api_is_for_the_models_services_and_staff(
     assert api(alice).get(url).status_code == 403
     assert api(frank).get(url).status_code == 403
     assert api().get(url).status_code in (401, 403)
+
+
+def test_an_appeal_that_restores_the_models_outcome_gives_the_appeals_reasons(
+    overridden, carol
+):
+    appeal = file(overridden)
+    claim_appeal(carol)
+    services.appeal_resolve(
+        appeal_id=appeal.pk,
+        senior=carol,
+        result="overturned",
+        outcome="approve",  # what the model had said
+        reasons="The second loan was repaid before you applied.",
+    )
+    text = notice_of(overridden)
+    assert text["outcome"] == overridden.model_outcome == "approve"
+    assert text["reasons"]["source"] == "appeal" and text["what_would_change"] == []
+    assert "second loan was repaid" in text["reasons"]["text"]
