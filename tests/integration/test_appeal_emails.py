@@ -86,12 +86,12 @@ def worker(inbox):
     )  # fmt: skip
     celery_app.conf.task_always_eager = False
     routes = celery_app.conf.task_routes
-    celery_app.conf.task_routes = {"*": {"queue": queue}}
+    use_routes({"*": {"queue": queue}})
     try:
         yield process
     finally:
         celery_app.conf.task_always_eager = True
-        celery_app.conf.task_routes = routes
+        use_routes(routes)
         if process.poll() is None:
             process.terminate()
         try:
@@ -100,6 +100,14 @@ def worker(inbox):
             process.kill()
             output, _ = process.communicate()
         print((output or "")[-4000:])
+
+
+def use_routes(routes) -> None:
+    """Route tasks so; Celery builds its router once, so it is made again (and again after
+    the test, for the next test's worker on a queue of its own)."""
+    celery_app.conf.task_routes = routes
+    celery_app.amqp._rtable = None  # read from the settings again at the next send
+    celery_app.amqp.__dict__.pop("router", None)
 
 
 def point_broker_at(url: str) -> None:
