@@ -210,9 +210,7 @@ def test_the_notice_api_is_for_the_models_services_and_staff(
     assert api().get(url).status_code in (401, 403)
 
 
-def test_an_appeal_that_restores_the_models_outcome_gives_the_appeals_reasons(
-    overridden, carol
-):
+def test_an_appeal_that_restores_the_models_outcome_gives_the_appeals_reasons(overridden, carol):
     appeal = file(overridden)
     claim_appeal(carol)
     services.appeal_resolve(
