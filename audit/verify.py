@@ -22,20 +22,28 @@ checkpoint's root.
 Decision proofs. The body of GET /api/v1/decisions/{id}/proof/, saved as a file:
 
     {"checkpoint": {"size": N, "root": <hex>, "note": <the signed note>},
-     "events": [{"seq", "canonical", "leaf_hash", "leaf_index", "proof": [<hex>…] | null}]}
+     "events": [{"seq", "canonical", "leaf_hash", "leaf_index", "proof": [<hex>…] | null}],
+     "key": <verifier key>,     optional: the key the file says it is checked against
+     "decision": <id>}          optional: as --decision
 
-Checked, stopping at the first problem: the note's signature by the given key; that the
-note's size and root are checkpoint.size and checkpoint.root; then for each event, in
-increasing seq: leaf_hash is the RFC 6962 leaf hash of canonical's UTF-8 bytes, canonical is
-a JSON object whose "seq" is seq, leaf_index is seq − 1, with --decision ID its object_type
-is "decision" and its object_id ID; an event within the checkpoint's size must come with an
-inclusion proof that leads from its leaf to the signed root; an event beyond it must come
-with `proof: null` (logged after the checkpoint, proven by a later one). Proofs show each
+A receipt (a person's copy of their record) has the same form, with "key" and "decision", and
+may withhold an event's text: `"canonical": null` gives the event by its leaf hash only (so
+that it proves the event is in the log without showing what it says).
+
+Checked, stopping at the first problem: no other top-level keys; "key", when present, is the
+key given; the note's signature by the given key; that the note's size and root are
+checkpoint.size and checkpoint.root; then for each event, in increasing seq: leaf_index is
+seq − 1; unless withheld, leaf_hash is the RFC 6962 leaf hash of canonical's UTF-8 bytes,
+canonical is a JSON object whose "seq" is seq and, with --decision ID (or "decision"), whose
+object_type is "decision" and object_id ID; an event within the checkpoint's size must come
+with an inclusion proof that leads from its leaf to the signed root; an event beyond it must
+come with `proof: null` (logged after the checkpoint, proven by a later one). Proofs show each
 event is in the signed log; they cannot show the decision has no other events.
 
 Exit status: 0 and one `OK: …` line (for a proof, "N of M events proven …, K newer than the
-checkpoint"; at least one event must be proven); 1 and one `FAIL: …` line naming the first
-problem; 2 and a message for usage errors (missing bundle or file, unreadable key).
+checkpoint", and how many were given by leaf hash only; at least one event must be proven);
+1 and one `FAIL: …` line naming the first problem; 2 and a message for usage errors (missing
+bundle or file, unreadable key).
 """
 
 from __future__ import annotations
@@ -226,6 +234,8 @@ def _is_int(value: object) -> bool:
 # -------------------------------------------------------------------------------- proofs
 
 PROOF_EVENT_KEYS = {"seq", "canonical", "leaf_hash", "leaf_index", "proof"}
+PROOF_KEYS = {"checkpoint", "events"}
+PROOF_OPTIONAL_KEYS = {"key", "decision"}
 
 
 def verify_proof(body: Any, vkey: str, *, decision: str | None = None) -> str:
@@ -233,28 +243,48 @@ def verify_proof(body: Any, vkey: str, *, decision: str | None = None) -> str:
     verifier key string `vkey`; raises VerifyError naming the first problem, UsageError if
     the key is unreadable. `decision`: every event must be filed under that decision."""
     name, key_id = _key_label(vkey)
-    if not isinstance(body, dict) or not {"checkpoint", "events"} <= set(body):
+    if not isinstance(body, dict) or not set(body) >= PROOF_KEYS:
         raise VerifyError('proof: expected an object with "checkpoint" and "events"')
+    decision = _check_proof_claims(body, vkey, decision)
     origin, size, root = _check_proof_checkpoint(body["checkpoint"], vkey)
     events = body["events"]
     if not isinstance(events, list) or not events:
         raise VerifyError("proof: events is not a non-empty list")
-    proven, last = 0, 0
+    proven, withheld, last = 0, 0, 0
     for number, record in enumerate(events, 1):
         seq, in_tree = _check_proof_event(record, number, size, root, decision)
         if seq <= last:
             raise VerifyError(f"event #{seq} is out of order: it comes after event #{last}")
         proven, last = proven + in_tree, seq
+        withheld += record["canonical"] is None
     newer = len(events) - proven
     if not proven:
         raise VerifyError(
             f"none of the {newer} events is covered by the checkpoint of size {size} yet: "
             "nothing is proven; fetch the proof again after the next checkpoint"
         )
+    hashes_only = f"; {withheld} given by leaf hash only (text withheld)" if withheld else ""
     return (
         f"OK: {proven} of {len(events)} events proven in checkpoint {origin} size {size} "
         f"signed by {name}+{key_id}; {newer} newer than the checkpoint (not yet covered)"
+        f"{hashes_only}"
     )
+
+
+def _check_proof_claims(body: dict, vkey: str, decision: str | None) -> str | None:
+    """What the file says of itself: only known keys; the key it names is the key given; the
+    decision it names agrees with --decision. Returns the decision to check events against."""
+    unknown = sorted(set(body) - PROOF_KEYS - PROOF_OPTIONAL_KEYS, key=str)
+    if unknown:
+        raise VerifyError(f"proof: unknown top-level key {unknown[0]!r}")
+    if "key" in body and body["key"] != vkey:
+        raise VerifyError("proof: the file names another key than the one given with --key")
+    if "decision" not in body:
+        return decision
+    named = body["decision"]
+    if not isinstance(named, str) or (decision is not None and named != decision):
+        raise VerifyError(f"proof: the file is about decision {named!r}, not {decision!r}")
+    return named
 
 
 def _key_label(vkey: str) -> tuple[str, str]:
@@ -288,19 +318,12 @@ def _check_proof_event(
 ) -> tuple[int, bool]:
     """(seq, whether it is proven in the signed tree; False: newer than the checkpoint)."""
     seq, canonical, leaf_hex, index, proof = _parse_proof_event(record, number)
-    try:
-        leaf = merkle.leaf_hash(canonical.encode("utf-8"))
-    except UnicodeEncodeError:
-        raise VerifyError(f"event #{seq}: canonical text is not valid Unicode") from None
-    if leaf.hex() != leaf_hex:
-        raise VerifyError(f"event #{seq}: leaf_hash does not match its canonical text")
-    event = _canonical_event(seq, canonical)
     if index != seq - 1:
         raise VerifyError(f"event #{seq}: leaf_index {index} is not seq − 1")
-    filed = (event.get("object_type"), event.get("object_id"))
-    if decision is not None and filed != ("decision", decision):
-        raise VerifyError(f"event #{seq}: it is filed under {filed[0]}:{filed[1]}, not decision "
-                          f"{decision}")  # fmt: skip
+    if canonical is None:  # withheld: the leaf hash alone is proven
+        leaf = bytes.fromhex(leaf_hex)
+    else:
+        leaf = _check_canonical_leaf(seq, canonical, leaf_hex, decision)
     if proof is None:
         if seq <= size:
             raise VerifyError(f"event #{seq}: no inclusion proof, yet checkpoint {size} covers it")
@@ -312,14 +335,29 @@ def _check_proof_event(
     return seq, True
 
 
-def _parse_proof_event(record: Any, number: int) -> tuple[int, str, str, int, list | None]:
+def _check_canonical_leaf(seq: int, canonical: str, leaf_hex: str, decision: str | None) -> bytes:
+    try:
+        leaf = merkle.leaf_hash(canonical.encode("utf-8"))
+    except UnicodeEncodeError:
+        raise VerifyError(f"event #{seq}: canonical text is not valid Unicode") from None
+    if leaf.hex() != leaf_hex:
+        raise VerifyError(f"event #{seq}: leaf_hash does not match its canonical text")
+    event = _canonical_event(seq, canonical)
+    filed = (event.get("object_type"), event.get("object_id"))
+    if decision is not None and filed != ("decision", decision):
+        raise VerifyError(f"event #{seq}: it is filed under {filed[0]}:{filed[1]}, not decision "
+                          f"{decision}")  # fmt: skip
+    return leaf
+
+
+def _parse_proof_event(record: Any, number: int) -> tuple[int, str | None, str, int, list | None]:
     """(seq, canonical, leaf_hash, leaf_index, proof as bytes or None) of one proof event."""
     where = f"events[{number - 1}]"
     if not isinstance(record, dict) or not set(record) >= PROOF_EVENT_KEYS:
         raise VerifyError(f"{where}: expected the keys {', '.join(sorted(PROOF_EVENT_KEYS))}")
     seq, canonical, leaf_hex = record["seq"], record["canonical"], record["leaf_hash"]
     index, proof = record["leaf_index"], record["proof"]
-    _check_seq_and_text(where, seq, canonical)
+    _check_seq_and_text(where, seq, "" if canonical is None else canonical)
     _check_hex(where, "leaf_hash", leaf_hex)
     if not _is_int(index):
         raise VerifyError(f"{where}: leaf_index {index!r} is not an integer")

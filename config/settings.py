@@ -114,16 +114,22 @@ MIDDLEWARE = [
 # maximum, 1,000 items of at most REVIEW_MAX_ITEM_BYTES each (refused by item beyond that); an
 # appeal may carry a 5 MB attachment; a version upload its artifact and training data.
 MAX_ITEM_BYTES = envint("MAX_ITEM_BYTES", 32 * 1024)
+APPEAL_ATTACHMENT_MAX_BYTES = 5 * 1024 * 1024
 REQUEST_BODY_LIMIT = envint("REQUEST_BODY_LIMIT", 2_621_440)
 REQUEST_BODY_LIMITS = [
     (r"^/api/v1/decisions/bulk/$", 1000 * MAX_ITEM_BYTES + 64 * 1024),
-    (r"^/api/v1/decisions/\d+/appeal/$", 6 * 1024 * 1024),
-    (r"^/my-decision/appeal/$", 6 * 1024 * 1024),
+    # The attachment travels base64 in the API's JSON (4/3 of its size), as a file in the form.
+    (r"^/api/v1/decisions/\d+/appeal/$", APPEAL_ATTACHMENT_MAX_BYTES * 4 // 3 + 256 * 1024),
+    (
+        r"^/my-decision/appeal/$",
+        APPEAL_ATTACHMENT_MAX_BYTES + 256 * 1024,
+        "appeals/portal/too_large.html",  # the person's own page, in plain words
+    ),
     (r"^/api/v1/models/[^/]+/versions/$", envint("VERSION_UPLOAD_MAX_BYTES", 200 * 1024 * 1024)),
     (r"^/models/[^/]+/versions/", envint("VERSION_UPLOAD_MAX_BYTES", 200 * 1024 * 1024)),
 ]
 # Django's own cap on non-file body data must not refuse first what the table above admits.
-DATA_UPLOAD_MAX_MEMORY_SIZE = max(size for _, size in REQUEST_BODY_LIMITS)
+DATA_UPLOAD_MAX_MEMORY_SIZE = max(entry[1] for entry in REQUEST_BODY_LIMITS)
 
 # Login lockouts: after LOGIN_FAILURE_LIMIT failed logins for one account, or from one address,
 # that account (or address) cannot log in for LOGIN_LOCKOUT_MINUTES. Attempts are kept in the
@@ -297,6 +303,7 @@ SPECTACULAR_SETTINGS = {
         "AlertStateEnum": ["open", "acknowledged", "resolved"],
         "ReviewTaskKindEnum": "reviews.models.ReviewTask.Kind",
         "AlertConditionEnum": "oversight.monitoring.KINDS",
+        "AppealStatusEnum": "appeals.models.Appeal.Status",
     },
 }
 
@@ -428,6 +435,10 @@ REVIEW_LEASE_MINUTES = envint("REVIEW_LEASE_MINUTES", 15)
 REVIEW_REASON_CODES = envlist(
     "REVIEW_REASON_CODES", "model_error,missing_information,policy_exception,other"
 )
+# What a reason code means to the person the decision is about (their notice quotes it when
+# the reviewer wrote them no explanation); reviews.presentation.PUBLIC_REASONS has the
+# defaults, and a code without wording gets the general sentence.
+REVIEW_REASON_PUBLIC_WORDING: dict[str, str] = {}
 # Automation bias: agrees with the model at least this often AND takes at most this fraction
 # of the median time of other reviewers, over at least this many reviews.
 AUTOMATION_BIAS_AGREE_RATE = envfloat("AUTOMATION_BIAS_AGREE_RATE", 0.95)
@@ -455,6 +466,23 @@ DRIFT_WINDOW_DAYS = envint("DRIFT_WINDOW_DAYS", 7)
 DRIFT_MIN_DECISIONS = envint("DRIFT_MIN_DECISIONS", 300)
 DRIFT_PSI_ALERT = envfloat("DRIFT_PSI_ALERT", 0.15)
 DRIFT_PSI_TRIP = envfloat("DRIFT_PSI_TRIP", 0.25)
+# Appeals and the affected person's portal (/my-decision/). An appeal is answered within
+# APPEAL_SLA_DAYS; an access code works for APPEAL_ACCESS_CODE_DAYS. Signing in: after
+# PORTAL_LOCKOUT_FAILURES failures a reference is locked for PORTAL_LOCKOUT_MINUTES, twice as
+# long after each further lockout; one client address may try PORTAL_RATE_LIMIT times per
+# PORTAL_RATE_WINDOW_MINUTES. Behind proxies, PORTAL_TRUSTED_PROXY_HOPS says how many
+# X-Forwarded-For entries (from the right) were added by proxies of ours. A portal session
+# ends after PORTAL_IDLE_MINUTES without a request.
+APPEAL_SLA_DAYS = envint("APPEAL_SLA_DAYS", 14)
+APPEAL_ACCESS_CODE_DAYS = envint("APPEAL_ACCESS_CODE_DAYS", 365)
+# Appeal attachments: outside static files, shared by the web processes in production.
+APPEAL_FILES_DIR = Path(os.environ.get("OVERSIGHT_APPEAL_FILES_DIR", DATA_DIR / "appeal-files"))
+PORTAL_LOCKOUT_FAILURES = envint("PORTAL_LOCKOUT_FAILURES", 5)
+PORTAL_LOCKOUT_MINUTES = envint("PORTAL_LOCKOUT_MINUTES", 15)
+PORTAL_RATE_LIMIT = envint("PORTAL_RATE_LIMIT", 20)
+PORTAL_RATE_WINDOW_MINUTES = envint("PORTAL_RATE_WINDOW_MINUTES", 10)
+PORTAL_TRUSTED_PROXY_HOPS = envint("PORTAL_TRUSTED_PROXY_HOPS", 0)
+PORTAL_IDLE_MINUTES = envint("PORTAL_IDLE_MINUTES", 30)
 
 LOGGING = {
     "version": 1,

@@ -7,6 +7,7 @@ from core import views as core_views
 api_v1 = [
     path("", include("models_registry.api_urls")),
     path("", include("reviews.api_urls")),
+    path("", include("appeals.api_urls")),
     path("", include("audit.api_urls")),
     path("", include("learning.api_urls")),
     path("", include("oversight.api_urls")),
@@ -22,6 +23,8 @@ urlpatterns = [
     path("models/", include("models_registry.urls")),
     path("models/", include("learning.urls")),
     path("review/", include("reviews.urls")),
+    path("appeals/", include("appeals.urls")),
+    path("my-decision/", include("appeals.portal_urls")),
     path("audit/", include("audit.urls")),
     path("", include("oversight.urls")),
     # Last: any other /api/ path is a JSON 404, not an HTML page.

@@ -19,15 +19,19 @@ API = "/api/"
 
 
 @cache
-def _limits() -> list[tuple[re.Pattern, int]]:
-    return [(re.compile(pattern), size) for pattern, size in settings.REQUEST_BODY_LIMITS]
+def _limits() -> list[tuple[re.Pattern, int, str]]:
+    return [
+        (re.compile(entry[0]), entry[1], entry[2] if len(entry) > 2 else "refused.html")
+        for entry in settings.REQUEST_BODY_LIMITS
+    ]
 
 
-def body_limit(path: str) -> int:
-    """The most bytes a request body to `path` may have (settings.REQUEST_BODY_LIMITS, first
-    match; settings.REQUEST_BODY_LIMIT otherwise)."""
+def body_limit(path: str) -> tuple[int, str]:
+    """The most bytes a request body to `path` may have, and the page that says so
+    (settings.REQUEST_BODY_LIMITS, first match; settings.REQUEST_BODY_LIMIT otherwise)."""
     return next(
-        (size for pattern, size in _limits() if pattern.match(path)), settings.REQUEST_BODY_LIMIT
+        ((size, page) for pattern, size, page in _limits() if pattern.match(path)),
+        (settings.REQUEST_BODY_LIMIT, "refused.html"),
     )
 
 
@@ -44,14 +48,14 @@ class RequestGuard:
             length = int(request.META.get("CONTENT_LENGTH") or 0)
         except ValueError:
             length = 0
-        limit = body_limit(request.path)
+        limit, page = body_limit(request.path)
         if length <= limit:
             return None
         message = (
             f"The request body is {length:,} bytes; {request.path} takes at most {limit:,} "
             "bytes. Send less at a time."
         )
-        return _refusal(request, 413, "too_large", message, {})
+        return _refusal(request, 413, "too_large", message, {}, page)
 
     def bad_fields(self, request: HttpRequest) -> HttpResponse | None:
         fields = _bad(request.GET.lists())
@@ -79,9 +83,14 @@ def _bad(pairs) -> dict[str, list[str]]:
 
 
 def _refusal(
-    request: HttpRequest, status: int, code: str, message: str, fields: dict
+    request: HttpRequest,
+    status: int,
+    code: str,
+    message: str,
+    fields: dict,
+    page: str = "refused.html",
 ) -> HttpResponse:
     if request.path.startswith(API):
         return JsonResponse(error_body(code, message, fields), status=status)
     context = {"status": status, "message": message, "fields": fields}
-    return render(request, "refused.html", context, status=status)
+    return render(request, page, context, status=status)

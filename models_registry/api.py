@@ -93,6 +93,12 @@ class CardSerializer(StrictSerializer):
     limitations = serializers.CharField(default="", allow_blank=True)
     training_data = serializers.CharField(default="", allow_blank=True)
     contact = serializers.CharField(default="", allow_blank=True)
+    notice_ground = serializers.CharField(
+        default="",
+        allow_blank=True,
+        help_text="the ground of the decisions (law, contract, policy), quoted in the affected "
+        "person's notice",
+    )
 
 
 class PolicySerializer(StrictSerializer):
@@ -110,6 +116,9 @@ class PolicySerializer(StrictSerializer):
     review_all = serializers.BooleanField(required=False)
     retrain_min_new_labels = serializers.IntegerField(
         required=False, help_text="retrain once this many new labels arrived; 0 = only on request"
+    )
+    appeal_window_days = serializers.IntegerField(
+        required=False, help_text="days after a decision is final that it may be appealed"
     )
     note = serializers.CharField(required=False, allow_blank=True, max_length=2000)
     in_words = serializers.SerializerMethodField()
@@ -146,6 +155,7 @@ class VersionOutSerializer(serializers.ModelSerializer):
             "explainer",
             "baseline",
             "drift_baseline",
+            "training_ranges",
             "metrics",
             "label_count",
             "parent",
@@ -343,6 +353,11 @@ class VersionListApi(APIView):
             '{"edges": [30, 60], "proportions": [0.3, 0.4, 0.3]}, "history": {"proportions": '
             '{"good": 0.6, "poor": 0.4}}}, "score": {"edges": [...], "proportions": [...]}}',
         )
+        training_ranges = parsing.JSONField(
+            required=False,
+            help_text='what the training data covered: {"income": [0, 220], "history": '
+            '["good", "fair"]}',
+        )
         label_count = serializers.IntegerField(required=False, min_value=0)
         notes = serializers.CharField(required=False, allow_blank=True, max_length=5000)
         training_data = serializers.FileField(
@@ -381,6 +396,7 @@ class VersionListApi(APIView):
             notes=data.get("notes", ""),
             training_data=_file(data, "training_data"),
             test_data=_file(data, "test_data"),
+            training_ranges=_json_field(data, "training_ranges"),
             actor=request.user,
         )
         return Response(VersionOutSerializer(version).data, status=status.HTTP_201_CREATED)

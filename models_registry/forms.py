@@ -36,6 +36,12 @@ class PolicyForm(forms.Form):
         help_text="Retrain automatically once this many new human labels have arrived since "
         "the last run (0: only when you ask).",
     )
+    appeal_window_days = forms.IntegerField(
+        required=False,  # left empty: unchanged
+        min_value=1,
+        max_value=3650,
+        help_text="Days after a decision is final that the person may appeal it.",
+    )
     note = forms.CharField(
         required=False, max_length=2000, help_text="Why the change (kept in the audit trail)."
     )

@@ -24,6 +24,9 @@ class MLModel(models.Model):
     limitations = models.TextField(blank=True)
     training_data = models.TextField(blank=True)
     contact = models.TextField(blank=True)
+    # The ground of the decisions this model supports (the law, contract or policy relied on),
+    # in words for the people they are about: the affected person's notice quotes it.
+    notice_ground = models.TextField(blank=True)
     owner = models.ForeignKey(
         settings.AUTH_USER_MODEL,
         on_delete=models.PROTECT,
@@ -61,6 +64,7 @@ class MLModel(models.Model):
             "limitations": self.limitations,
             "training_data": self.training_data,
             "contact": self.contact,
+            "notice_ground": self.notice_ground,
         }
 
 
@@ -99,6 +103,10 @@ class ModelVersion(models.Model):
     # The training distribution in bins, for drift (PSI): see models_registry.drift_baseline.
     # {} for versions uploaded without one (their drift is reported as "no baseline").
     drift_baseline = models.JSONField(default=dict, blank=True)
+    # What the training data covered, per feature: [min, max] of a number, the values seen of
+    # a category or boolean. Optional; the affected person's notice flags a counterfactual
+    # that lies outside it.
+    training_ranges = models.JSONField(default=dict, blank=True)
     # {"overall": {...}, "by_group": {"race": {"black": {...}}}}
     metrics = models.JSONField(default=dict, blank=True)
     label_count = models.PositiveIntegerField(null=True, blank=True)
@@ -194,6 +202,8 @@ class RoutingPolicy(models.Model):
     # Retrain automatically once this many new human labels have arrived since the last
     # retraining run (0: only when the owner asks).
     retrain_min_new_labels = models.PositiveIntegerField(default=0)
+    # The affected person may appeal a final decision for this many days after it became final.
+    appeal_window_days = models.PositiveIntegerField(default=180)
     note = models.TextField(blank=True)
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, related_name="+"
@@ -220,6 +230,7 @@ class RoutingPolicy(models.Model):
         "sla_hours",
         "review_all",
         "retrain_min_new_labels",
+        "appeal_window_days",
     )
 
     def as_dict(self) -> dict:

@@ -66,6 +66,10 @@ def policy_in_words(policy: RoutingPolicy) -> list[str]:
             f"A candidate is retrained automatically after every {policy.retrain_min_new_labels} "
             "new human labels."
         )
+    words.append(
+        f"The people decisions are about may appeal for {policy.appeal_window_days} days after "
+        "a decision is final; a senior reviewer who took no part in it decides."
+    )
     return words
 
 

@@ -23,7 +23,14 @@ from models_registry.scoring import frame
 from models_registry.selectors import current_policy
 
 LABEL_RE = re.compile(r"^[^\s].{0,99}$")
-CARD_FIELDS = ("intended_use", "out_of_scope", "limitations", "training_data", "contact")
+CARD_FIELDS = (
+    "intended_use",
+    "out_of_scope",
+    "limitations",
+    "training_data",
+    "contact",
+    "notice_ground",
+)
 
 
 # --- models ------------------------------------------------------------------------------------
@@ -185,15 +192,19 @@ def version_upload(
     test_data: bytes | None = None,
     parent: ModelVersion | None = None,
     provenance: dict | None = None,
+    training_ranges: dict | None = None,
 ) -> ModelVersion:
     """Check a skops artifact against the model's contract and register it as a candidate.
 
     `training_data` and `test_data` are optional Parquet files (checked against the feature
     schema, sha256 stored) from which Oversight can retrain the version; `parent` and
     `provenance` say where a retrained version came from. `drift_baseline` is the training
-    distribution in bins (models_registry.drift_baseline), optional."""
+    distribution in bins (models_registry.drift_baseline), optional. `training_ranges`
+    (optional) says what the training data covered, per feature: {"income": [0, 220],
+    "history": ["good", "fair"]}."""
     estimator = artifacts.loaded(artifact)
     baseline = _check_baseline(model, baseline)
+    ranges = _check_training_ranges(model, training_ranges)
     _check_estimator(model, estimator, baseline)
     errors = check_metrics(metrics)
     errors.update(drift_shape.check(drift_baseline, model.features))
@@ -222,6 +233,7 @@ def version_upload(
             explainer=method,
             baseline=baseline,
             drift_baseline=drift_baseline or {},
+            training_ranges=ranges,
             metrics=metrics or {},
             label_count=label_count,
             data_window_start=data_window[0] if data_window else None,
@@ -263,9 +275,55 @@ def version_upload(
                     for split, c in data.items()
                 },
                 "drift_baseline": bool(version.drift_baseline),
+                "training_ranges": ranges,
             },
         )
     return version
+
+
+def _check_training_ranges(model: MLModel, ranges: dict | None) -> dict:
+    """[min, max] per number feature, the values seen per category or boolean feature."""
+    if ranges is None:
+        return {}
+    if not isinstance(ranges, dict):
+        raise invalid({"training_ranges": ["must be a JSON object mapping features to ranges"]})
+    errors: dict[str, list[str]] = {}
+    clean = {}
+    for name, value in ranges.items():
+        spec = model.feature(name) if isinstance(name, str) else None
+        where = f"training_ranges.{name}"
+        if spec is None:
+            errors[where] = ["is not a feature of this model"]
+            continue
+        problem = _range_problem(spec, value)
+        if problem:
+            errors[where] = [problem]
+        else:
+            clean[name] = list(value)
+    if errors:
+        raise invalid(errors)
+    return clean
+
+
+def _range_problem(spec: dict, value: Any) -> str | None:
+    if spec["type"] in ("number", "integer"):
+        ok = (
+            isinstance(value, list)
+            and len(value) == 2
+            and all(schema.is_finite_number(v) for v in value)
+            and value[0] <= value[1]
+        )
+        return None if ok else "must be [min, max]: two finite numbers, min first"
+    allowed = spec["choices"] if spec["type"] == "category" else [False, True]
+    boolean = spec["type"] == "boolean"
+    # True == 1 in Python: a boolean feature's values must be booleans, a category's not.
+    if (
+        isinstance(value, list)
+        and value
+        and all(v in allowed and isinstance(v, bool) == boolean for v in value)
+    ):
+        return None
+    return f"must be a non-empty list of the values seen, from {allowed}"
 
 
 def _check_baseline(model: MLModel, baseline: dict | None) -> dict:
@@ -388,6 +446,7 @@ _DEFAULT_POLICY = {
     "sla_hours": 48,
     "review_all": False,
     "retrain_min_new_labels": 0,
+    "appeal_window_days": 180,
 }
 
 
@@ -481,6 +540,10 @@ def policy_errors(model: MLModel, settings: dict[str, Any]) -> dict[str, list[st
         "retrain_min_new_labels": (
             _whole_between(settings["retrain_min_new_labels"], 0, 10_000_000),
             "must be a whole number of new labels, 0 or more (0: retrain only when asked)",
+        ),
+        "appeal_window_days": (
+            _whole_between(settings["appeal_window_days"], 1, 3650),
+            "must be a whole number of days from 1 to 3650 (the DSA asks for at least 180)",
         ),
     }
     errors = {key: [message] for key, (ok, message) in checks.items() if not ok}

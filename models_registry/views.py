@@ -56,7 +56,8 @@ def policy_edit(request: HttpRequest, name: str) -> HttpResponse:
         )
     form = PolicyForm(request.POST)
     if form.is_valid():
-        changes = dict(form.cleaned_data)
+        # An optional field left empty keeps its current value.
+        changes = {k: v for k, v in form.cleaned_data.items() if v is not None}
         note = changes.pop("note")
         try:
             services.policy_update(model=model, changes=changes, note=note, actor=request.user)

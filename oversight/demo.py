@@ -31,7 +31,7 @@ from accounts.services import service_token_create, user_create
 from core import roles as r
 from models_registry import services as registry
 from models_registry.models import MLModel
-from oversight import demo_learning, demo_reviews
+from oversight import demo_appeals, demo_learning, demo_reviews
 
 MODEL_NAME = "mortgage-approval"
 SERVICE_NAME = "mortgage-scorer"
@@ -106,6 +106,11 @@ CARD = {
         "sent to Oversight as the demo's decisions."
     ),
     "contact": "erin (model owner), models@example.org",
+    "notice_ground": (
+        "The lender's credit policy for home mortgages, which assesses whether an applicant can "
+        "repay the loan applied for; the decision is needed to enter into the loan contract "
+        "you asked for (GDPR Art. 22(2)(a)). You may ask for a person to review it."
+    ),
 }
 
 POLICY = {
@@ -234,6 +239,19 @@ def baseline(data: Dataset) -> dict:
     return values
 
 
+def training_ranges(data: Dataset, rows) -> dict:
+    """What the training rows covered: [min, max] of numbers, the values seen otherwise (the
+    person's notice flags a counterfactual outside them)."""
+    ranges = {}
+    for spec in FEATURES:
+        column = data.features[spec["name"]].iloc[rows]
+        if spec["type"] == "number":
+            ranges[spec["name"]] = [float(column.min()), float(column.max())]
+        else:
+            ranges[spec["name"]] = sorted({_python(v) for v in column})
+    return ranges
+
+
 def _python(value):
     return value.item() if hasattr(value, "item") else value
 
@@ -299,6 +317,7 @@ def ensure_model(service: User) -> tuple[MLModel, Dataset, list[int]]:
         drift_baseline=demo_reviews.training_drift_baseline(
             data.features.iloc[split(data)[0]], FEATURES, pipeline
         ),
+        training_ranges=training_ranges(data, split(data)[0]),
         label_count=len(data.labels) - len(test_rows),
         notes="Logistic regression on the Boston HMDA applications (80% split).",
         actor=owner,
@@ -341,10 +360,12 @@ def load() -> dict:
         created = send_through_api(pending, token)
     demo_reviews.simulate(model)  # simulated reviewers, so the group report has numbers
     demo_learning.load(model)  # a retraining run from the labels those reviews made
+    portal = demo_appeals.load(model)  # access codes and appeals, on decisions now final
     return {
         "people": people,
         "token": token,
         "model": model,
         "decisions": len(items),
         "created": created,
+        "portal": portal,
     }

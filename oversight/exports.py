@@ -32,6 +32,7 @@ from django.db.models import Exists, OuterRef, QuerySet, TextField
 from django.db.models.functions import Cast
 from django.utils.dateparse import parse_datetime
 
+from appeals.models import Appeal
 from audit.canonical import canonical_json, format_time
 from audit.db import read_only_snapshot_with_writer
 from audit.log import iter_events, row_text
@@ -157,6 +158,7 @@ class Extra:
     alias: Callable[[str], str]  # the subject reference as exported (pseudonymised or not)
     reviews: list[dict]
     groups: dict[str, str]
+    appeal: tuple | None  # (status, filed at, decided at), or None: not appealed
 
 
 # How a column makes its value: from the field it read (None if it reads none), the row so
@@ -184,16 +186,28 @@ def _time(value: Any, row: dict, extra: Extra) -> str:
     return format_time(value) if value else ""
 
 
-def _blank(value: Any, row: dict, extra: Extra) -> str:
-    return ""  # appeals arrive with their issue
-
-
 # orjson turns integers past 64 bits into floats; such texts (rare) go to the json module.
 _LONG_DIGITS = re.compile(r"\d{19,}")
 
 
 def _loads(text: str) -> Any:
     return json.loads(text) if _LONG_DIGITS.search(text) else orjson.loads(text)
+
+
+def _appeal_status(value: Any, row: dict, extra: Extra) -> str:
+    return extra.appeal[0] if extra.appeal else ""
+
+
+def _appeal_filed_at(value: Any, row: dict, extra: Extra) -> str:
+    return format_time(extra.appeal[1]) if extra.appeal else ""
+
+
+def _appeal_resolution(value: Any, row: dict, extra: Extra) -> str:
+    """Once decided, the result and when: "overturned 2026-11-29T…Z"."""
+    if not extra.appeal or extra.appeal[0] not in (Appeal.Status.UPHELD, Appeal.Status.OVERTURNED):
+        return ""
+    status, _, decided_at = extra.appeal
+    return f"{status} {format_time(decided_at)}"
 
 
 # The decision log's columns, in their order. The query's fields, the rows, the CSV header,
@@ -222,9 +236,9 @@ COLUMNS_TABLE = (
     Column("review_count", make=lambda v, row, x: len(x.reviews), arrow=pa.int32()),
     Column("overridden", arrow=pa.bool_(), make=lambda v, row, x: bool(row["final_outcome"])
            and row["final_outcome"] != row["model_outcome"]),
-    Column("appeal_status", make=_blank),
-    Column("appeal_filed_at", make=_blank),
-    Column("appeal_resolution", make=_blank),
+    Column("appeal_status", make=_appeal_status),
+    Column("appeal_filed_at", make=_appeal_filed_at),
+    Column("appeal_resolution", make=_appeal_resolution),
     Column("groups", make=lambda v, row, x: x.groups, as_json=True, groups=True),
 )  # fmt: skip
 COLUMNS = [c.name for c in COLUMNS_TABLE if not c.groups]
@@ -273,6 +287,7 @@ def _rows_of(
     within = {"decision_id__gte": chunk[0][0], "decision_id__lte": chunk[-1][0]}
     reviews = _reviews(within, ids)
     groups = _groups(within, ids) if include_groups else {}
+    appeals = _appeals(within)
     # Per column: its name, where its field is in the row read (None: it reads none), its make.
     plan = [
         (c.name, READ.index(c.read) if c.read else None, c.make)
@@ -280,7 +295,9 @@ def _rows_of(
         if include_groups or not c.groups
     ]
     for values in chunk:
-        extra = Extra(alias, reviews.get(values[0], []), groups.get(values[0], {}))
+        extra = Extra(
+            alias, reviews.get(values[0], []), groups.get(values[0], {}), appeals.get(values[0])
+        )
         row: dict[str, Any] = {}
         for name, at, make in plan:
             value = None if at is None else values[at]
@@ -322,6 +339,16 @@ def _groups(within: dict, ids: set[int]) -> dict[int, dict[str, str]]:
         if decision_id in ids:
             groups[decision_id][name] = value
     return groups
+
+
+def _appeals(within: dict) -> dict[int, tuple]:
+    """(status, filed at, decided at) of the chunk's appeals (one per decision at most)."""
+    return {
+        decision_id: (status, filed_at, decided_at)
+        for decision_id, status, filed_at, decided_at in Appeal.objects.filter(**within)
+        .values_list("decision_id", "status", "filed_at", "decided_at")
+        .iterator()
+    }
 
 
 # --- writers --------------------------------------------------------------------------------

@@ -412,6 +412,12 @@ class ReviewSubmitApi(APIView):
         outcome = serializers.CharField(required=False)
         reason_code = serializers.CharField(required=False, allow_blank=True)
         rationale = serializers.CharField(required=False, allow_blank=True)
+        explanation_for_person = serializers.CharField(
+            required=False,
+            allow_blank=True,
+            help_text="with an override, optional: words for the person the decision is about, "
+            "quoted in their notice (otherwise the reason code's public wording is)",
+        )
 
     @extend_schema(request=AnswerSerializer, responses={201: ReviewOut})
     def post(self, request: Request, task_id: int) -> Response:

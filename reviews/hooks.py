@@ -5,7 +5,9 @@ be written in the same transaction as an outcome decided here (a training label 
 outbox message, when a review settles a decision). So reviews calls the functions registered
 here, in order, inside its transaction, and the apps above register them in their
 AppConfig.ready(). A listener that raises rolls the whole change back, as any part of it would.
-This is the only such mechanism in Oversight; README's layout section lists who listens.
+This is the only such mechanism in Oversight; README's layout section lists who listens:
+settlements (learning: labels; appeals raise their own), ingests, and claims (appeals: an
+appeal is in review once a senior takes its task).
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ from datetime import datetime
 
 from django.contrib.auth.models import User
 
-from reviews.models import Decision, Review
+from reviews.models import Decision, Review, ReviewTask
 
 
 @dataclass(frozen=True)
@@ -63,3 +65,19 @@ def on_ingested(listener: IngestedListener) -> None:
 def ingested(decisions: list[Decision]) -> None:
     for listener in _ingested:
         listener(decisions)
+
+
+ClaimedListener = Callable[[ReviewTask], None]
+_claimed: list[ClaimedListener] = []
+
+
+def on_claimed(listener: ClaimedListener) -> None:
+    """Call `listener` with the task in the transaction of every claim (an appeal is in
+    review from the moment a senior takes its task)."""
+    if listener not in _claimed:
+        _claimed.append(listener)
+
+
+def claimed(task: ReviewTask) -> None:
+    for listener in _claimed:
+        listener(task)

@@ -203,6 +203,9 @@ class Review(models.Model):
     agrees_with_model = models.BooleanField()
     reason_code = models.CharField(max_length=50, blank=True)
     rationale = models.TextField(blank=True)
+    # An override may carry words for the person the decision is about; their notice quotes
+    # them instead of the reason code's public wording. The rationale is for colleagues.
+    explanation_for_person = models.TextField(blank=True)
     seconds_spent = models.FloatField()
     model_hidden = models.BooleanField()
     is_gold = models.BooleanField(default=False)

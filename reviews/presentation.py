@@ -18,6 +18,26 @@ METHODS = {
 }
 
 
+# What each override reason code means, in words for the person the decision is about
+# (their notice quotes it when the reviewer wrote no explanation for them). Codes added with
+# REVIEW_REASON_CODES get wording in REVIEW_REASON_PUBLIC_WORDING, or the general sentence.
+PUBLIC_REASONS = {
+    "model_error": "A person checked your case and found that the automated assessment was "
+    "wrong for it.",
+    "missing_information": "A person checked your case and took into account information the "
+    "automated assessment did not have or could not weigh.",
+    "policy_exception": "A person checked your case and applied an exception that our policy "
+    "allows.",
+    "other": "A person checked your case and reached a different outcome from the automated "
+    "assessment.",
+}
+
+
+def public_reason(code: str) -> str:
+    wording = {**PUBLIC_REASONS, **settings.REVIEW_REASON_PUBLIC_WORDING}
+    return wording.get(code, PUBLIC_REASONS["other"])
+
+
 def humanize(name: str) -> str:
     return name.replace("_", " ").capitalize()
 

@@ -399,8 +399,21 @@ def eligible_tasks(
         tasks = tasks.filter(model__name=model)
     if kind:
         tasks = tasks.filter(kind=kind)
+    # Nobody is given a task on a decision they hold or held a task of: answered, adjudicated,
+    # escalated, or cut short when the decision settled (done and cancelled tasks keep their
+    # assignee; only released and expired ones drop it, and their holder answered nothing).
+    # So an appeal never goes to anyone who took part in the decision, gold copies included;
+    # the database's one_task_per_reviewer_per_decision settles two claims made at once.
     involved = ReviewTask.objects.filter(decision_id=OuterRef("decision_id"), assignee=reviewer)
     return tasks.exclude(Exists(involved)).order_by("-priority", "due_at", "id")
+
+
+def took_part(decision_id: int, user: User, *, besides: int | None = None) -> bool:
+    """Whether the user answered, adjudicated, escalated or holds any task of the decision
+    (other than the task `besides`), or finalized it."""
+    tasks = ReviewTask.objects.filter(decision_id=decision_id, assignee=user).exclude(pk=besides)
+    finalized = Decision.objects.filter(pk=decision_id, finalized_by_user=user)
+    return tasks.exists() or finalized.exists()
 
 
 def queue_summary(viewer: User) -> dict:

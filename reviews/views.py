@@ -53,6 +53,10 @@ def case(
     request: HttpRequest, task_id: int, *, errors: dict | None = None, status: int = 200
 ) -> HttpResponse:
     task = _task(request, task_id)
+    if task.kind == ReviewTask.Kind.APPEAL:
+        # An appeal is decided on its own page, with the grounds and the person's corrections
+        # (the appeals app, above this one: reached by its URL name, not imported).
+        return redirect("appeals:task", task_id=task.pk)
     if not errors:
         viewed(
             actor=request.user,
@@ -69,9 +73,8 @@ def case(
 @require_POST
 @role_required(r.REVIEWER)
 def decide(request: HttpRequest, task_id: int) -> HttpResponse:
-    data = {
-        key: request.POST.get(key, "") for key in ("verdict", "outcome", "reason_code", "rationale")
-    }
+    keys = ("verdict", "outcome", "reason_code", "rationale", "explanation_for_person")
+    data = {key: request.POST.get(key, "") for key in keys}
     try:
         review = services.review_submit(task_id=task_id, reviewer=request.user, **data)
     except ApplicationError as exc:

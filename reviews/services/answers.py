@@ -21,6 +21,7 @@ from reviews.services.common import (
     CLAIMED,
     DONE,
     OPEN,
+    appeal_task_refused,
     event,
     held,
     lock_decision,
@@ -34,6 +35,10 @@ class Answer:
     outcome: str | None
     reason_code: str
     rationale: str
+    explanation_for_person: str = ""
+
+
+EXPLANATION_LIMIT = 2000
 
 
 def _check_answer(task: ReviewTask, decision: Decision, given: Answer) -> Answer:
@@ -70,9 +75,29 @@ def _check_answer(task: ReviewTask, decision: Decision, given: Answer) -> Answer
         errors["reason_code"] = [f"must be one of {', '.join(codes)}"]
     if len(rationale) > 5000:
         errors["rationale"] = ["must be at most 5000 characters"]
+    explanation = _explanation_for_person(task, verdict, given, errors)
     if errors:
         raise invalid(errors)
-    return Answer(verdict, outcome, reason if verdict == Review.Verdict.OVERRIDE else "", rationale)
+    overriding = verdict == Review.Verdict.OVERRIDE
+    return Answer(verdict, outcome, reason if overriding else "", rationale, explanation)
+
+
+def _explanation_for_person(task: ReviewTask, verdict: str | None, given: Answer, errors) -> str:
+    """Words for the person, kept with an override only: agreeing leaves the model's reasons
+    in their notice. In blind review the verdict follows the outcome, so it is dropped there
+    when the reviewer turns out to agree."""
+    text = (given.explanation_for_person or "").strip()
+    if not text:
+        return ""
+    if len(text) > EXPLANATION_LIMIT:
+        errors["explanation_for_person"] = [f"must be at most {EXPLANATION_LIMIT} characters"]
+    if verdict == Review.Verdict.OVERRIDE:
+        return text
+    if not task.blind and verdict == Review.Verdict.AGREE:
+        errors["explanation_for_person"] = [
+            "goes with an override: when you agree, the person is given the model's reasons"
+        ]
+    return ""
 
 
 def review_submit(
@@ -83,16 +108,21 @@ def review_submit(
     outcome: str | None = None,
     reason_code: str = "",
     rationale: str = "",
+    explanation_for_person: str = "",
 ) -> Review:
     """Record the reviewer's answer; settle the decision when the answer settles it.
 
-    `verdict` is "agree" or "override" (with `outcome`, `reason_code` and `rationale`); in
-    blind review the reviewer gives `outcome` and `rationale`, and the verdict follows."""
+    `verdict` is "agree" or "override" (with `outcome`, `reason_code` and `rationale`, and
+    optionally `explanation_for_person`: words for the person the decision is about); in
+    blind review the reviewer gives `outcome` and `rationale`, and the verdict follows.
+    An appeal task is not answered here: the appeals app decides it, with its own rules."""
     now = timezone.now()
-    given = Answer(verdict, outcome, reason_code, rationale)
+    given = Answer(verdict, outcome, reason_code, rationale, explanation_for_person)
     with transaction.atomic():
         decision = lock_decision(task_id)  # the decision first, then the task (see there)
         task = held(task_id, reviewer, now)
+        if task.kind == ReviewTask.Kind.APPEAL:
+            raise appeal_task_refused()
         answer = _check_answer(task, decision, given)
         review = _store_review(task, decision, answer, reviewer, now)
         task.state, task.closed_at = DONE, now
@@ -108,6 +138,7 @@ def review_submit(
                 agrees_with_model=review.agrees_with_model,
                 reason_code=review.reason_code,
                 rationale=review.rationale,
+                explanation_for_person=review.explanation_for_person,
                 seconds_spent=review.seconds_spent,
                 model_hidden=review.model_hidden,
                 gold=review.is_gold,
@@ -152,6 +183,7 @@ def _store_review(
         agrees_with_model=answer.outcome == decision.model_outcome,
         reason_code=answer.reason_code,
         rationale=answer.rationale,
+        explanation_for_person=answer.explanation_for_person,
         seconds_spent=round((now - task.claimed_at).total_seconds(), 3),
         model_hidden=task.blind,
         is_gold=task.is_gold,
@@ -164,9 +196,8 @@ def _settle(decision: Decision, task: ReviewTask, review: Review, now: datetime)
     """After a review: finalize, open an adjudication, or wait for the other reviewer."""
     K, By = ReviewTask.Kind, Decision.FinalizedBy
     tasks = list(decision.tasks.filter(is_gold=False).only("decision_id", "kind", "state"))
-    if task.kind in (K.ADJUDICATION, K.APPEAL):
-        by = By.ADJUDICATOR if task.kind == K.ADJUDICATION else By.APPEAL
-        return _finalize(decision, review, by, now, tasks)
+    if task.kind == K.ADJUDICATION:
+        return _finalize(decision, review, By.ADJUDICATOR, now, tasks)
     if any(t.kind == K.ADJUDICATION and t.state in (OPEN, CLAIMED) for t in tasks):
         # Someone escalated, or the reviewers already disagreed: a senior settles it. This
         # answer is on record for them, and never overrules them.

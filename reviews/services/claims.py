@@ -4,7 +4,8 @@ A claim is a lease. Two reviewers never hold the same task: on PostgreSQL the ne
 locked with SELECT … FOR UPDATE SKIP LOCKED, elsewhere it is taken with a conditional update
 whose row count says who won. A reviewer is never given a second task on a decision they
 already hold, answered or escalated (a database constraint and reviews.selectors.eligible_tasks),
-so second opinions go to someone else and adjudication to a senior who had no part in it.
+so second opinions go to someone else, adjudication to a senior who had no part in it, and an
+appeal to a senior who neither answered nor adjudicated any of the decision's tasks.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from django.utils import timezone
 from audit import record, record_many
 from core import roles as r
 from core.errors import ApplicationError
+from reviews import hooks
 from reviews.models import ReviewTask
 from reviews.selectors import eligible_tasks
 from reviews.services.common import CLAIMED, OPEN, event, held, iso, lease
@@ -38,6 +40,7 @@ def task_claim_next(
                 if task:
                     expires = iso(task.lease_expires_at)
                     record(**event("task.claimed", reviewer, task, lease_expires_at=expires))
+                    hooks.claimed(task)
         except IntegrityError:
             # The same reviewer claimed another task of this decision at the same moment (two
             # tabs); the database refused the second. Look again.

@@ -95,6 +95,15 @@ def already_final(decision: Decision) -> ApplicationError:
     )
 
 
+def appeal_task_refused() -> ApplicationError:
+    return ApplicationError(
+        "This is an appeal task: it is decided on its appeal (the appeal's page, or POST "
+        "/api/v1/appeals/{id}/decision/), upheld or overturned with reasons for the person. "
+        "Nothing was saved.",
+        code="appeal_task",
+    )
+
+
 def open_adjudication(decision: Decision, now: datetime, *, note: str, priority: int) -> ReviewTask:
     """A senior's task on a decision still open: on a final one every answer would be refused."""
     if decision.status == Decision.Status.FINAL:

@@ -17,6 +17,7 @@ from reviews.services.common import (
     CLAIMED,
     OPEN,
     already_final,
+    appeal_task_refused,
     event,
     held,
     lock_decision,
@@ -34,6 +35,8 @@ def task_escalate(*, task_id: int, reviewer: User, note: str) -> ReviewTask:
     with transaction.atomic():
         decision = lock_decision(task_id)
         task = held(task_id, reviewer, now)
+        if task.kind == ReviewTask.Kind.APPEAL:
+            raise appeal_task_refused()
         if task.is_gold:
             return _close_gold(task, reviewer, note, now)
         if decision.status == Decision.Status.FINAL:

@@ -22,6 +22,7 @@ from django.utils import timezone
 from openapi_core import OpenAPI
 from openapi_core.testing import MockRequest, MockResponse
 
+from appeals.models import Appeal
 from audit.models import Checkpoint
 from audit.services import alert_raise, checkpoint_sign
 from models_registry import services as registry
@@ -32,6 +33,7 @@ from oversight import services as oversight
 from reviews import intake
 from reviews import services as reviews
 from reviews.api import DecisionInSerializer
+from reviews.models import Decision, ReviewTask
 from tests.fixtures import TINY_FEATURES, api, item
 
 pytestmark = pytest.mark.django_db
@@ -62,6 +64,21 @@ class World:
     def sign(self) -> None:
         checkpoint_sign()
         self.ids["size"] = Checkpoint.objects.order_by("-tree_size").first().tree_size
+
+    def final(self) -> dict:
+        """A decision the model settled alone (made so once), to issue codes and appeal."""
+        if "final" not in self.ids:
+            decision_id = self.decisions[1]
+            ReviewTask.objects.filter(decision_id=decision_id).update(state="cancelled")
+            Decision.objects.filter(pk=decision_id).update(
+                status="final", final_outcome="approve", finalized_by="model",
+                finalized_at=timezone.now(),
+            )  # fmt: skip
+            self.ids["final"] = decision_id
+        return {"decision_id": self.ids["final"]}
+
+    def appeal(self) -> int:
+        return Appeal.objects.get(decision_id=self.ids["final"]).pk
 
     def trip(self) -> None:
         """The tiny model's review-all breaker, tripped by a drift finding."""
@@ -305,6 +322,28 @@ CASES = [
     get("/api/v1/review-stats/", 200, "carol"),
     get("/api/v1/review-stats/", 400, "dave", query={"days": "many"}),
     get("/api/v1/review-stats/", 403, "alice"),
+    # the person's side: access codes, notices, appeals
+    post(f"{D}/{{decision_id}}/access-code/", 201, "service", at=lambda w: w.final()),
+    post(f"{D}/{{decision_id}}/access-code/", 404, "service",
+         at=lambda w: {"decision_id": MISSING}),
+    get(f"{D}/{{decision_id}}/notice/", 200, "service", at=lambda w: w.final()),
+    get(f"{D}/{{decision_id}}/notice/", 403, "alice", at=lambda w: w.final()),
+    post(f"{D}/{{decision_id}}/appeal/", 400, "service", at=lambda w: w.final(),
+         body={"grounds": "Too short."}),
+    post(f"{D}/{{decision_id}}/appeal/", 201, "service", at=lambda w: w.final(),
+         body={"grounds": "My income was entered wrongly; it is 72, not 27."}),
+    post(f"{D}/{{decision_id}}/appeal/", 409, "service", at=lambda w: w.final(),
+         body={"grounds": "My income was entered wrongly; it is 72, not 27."}),
+    get("/api/v1/appeals/", 200, "carol"),
+    get("/api/v1/appeals/", 403, "alice"),
+    get("/api/v1/appeals/{appeal_id}/", 200, "dave", at=lambda w: {"appeal_id": w.appeal()}),
+    get("/api/v1/appeals/{appeal_id}/", 404, "dave", at=lambda w: {"appeal_id": MISSING}),
+    post("/api/v1/appeals/{appeal_id}/decision/", 409, "carol",
+         at=lambda w: {"appeal_id": w.appeal()}, body={"result": "upheld", "reasons": "Checked."}),
+    post("/api/v1/appeals/{appeal_id}/decision/", 200, "carol",
+         at=lambda w: {"appeal_id": w.appeal()},
+         body={"result": "upheld", "reasons": "The income on file matches the pay slips."},
+         prepare=lambda w: w.claim("carol")),
     # exports
     post(f"{X}/", 202, "dave", body={"format": "jsonl"}),
     post(f"{X}/", 400, "service", body={"format": "csv", "include_bundle": True}),

@@ -24,6 +24,13 @@ class Command(BaseCommand):
                 f"API token of the model service '{demo.SERVICE_NAME}' (shown once): "
                 f"{result['token']}"
             )
+        if result.get("portal"):
+            self.stdout.write(
+                f"\nThe person's portal, {settings.SITE_URL}/my-decision/ (demo codes):"
+            )
+            for row in result["portal"]:
+                code = f"reference {row['reference']}  access code {row['access_code']}"
+                self.stdout.write(f"  {code}  ({row['what']})")
         self.stdout.write(f"\nOpen {settings.SITE_URL}/ and log in as:")
         for username, password, roles in result["people"]:
             self.stdout.write(f"  {username:<6} password {password:<14} ({', '.join(roles)})")
