@@ -37,6 +37,7 @@ from models_registry.models import MLModel
 from models_registry.selectors import current_policy
 from models_registry.services import policy_update
 from outbox import email
+from appeals.models import Appeal
 from outbox.services import message_enqueue
 from oversight.drift import model_drift
 from oversight.models import BreakerTrip
@@ -145,9 +146,10 @@ def random_audit_override(model: MLModel, since: datetime) -> list[Finding]:
 
 
 def overdue_appeals(model: MLModel, now: datetime) -> int:
-    """Appeals past their deadline. Nothing until the appeals app exists (issue 10): fill in
-    with a count of the model's appeals still open after their deadline."""
-    return 0
+    """The model's appeals still open (submitted or in review) after their deadline."""
+    return Appeal.objects.filter(
+        decision__model=model, status__in=Appeal.OPEN_STATUSES, due_at__lt=now
+    ).count()
 
 
 def appeals_overdue(model: MLModel, now: datetime) -> list[Finding]:

@@ -55,23 +55,26 @@ RANDOM_AUDIT_NOTE = (
 
 # --- appeals ----------------------------------------------------------------------------------
 
-# The appeals app (issue 10) is not part of this build yet. When it is, `appeal_counts` is the
-# one function to fill in: count appeals per group with the same GROUP BY, e.g.
-#   grouped.annotate(appealed=Count("appeals", distinct=True),
-#                    overturned=Count("appeals", filter=Q(appeals__status="overturned"),
-#                                     distinct=True))
-# and set APPEALS_AVAILABLE (and `overdue_appeals` in oversight.monitoring).
-APPEALS_AVAILABLE = False
+APPEALS_AVAILABLE = True
 APPEALS_NOTE = (
-    "Appeal and overturn rates are 0 for now: appeals are not recorded in this build yet "
-    "(they come with the appeals feature)."
+    "Appeal rates are appeals filed (withdrawn ones included) per decision; overturn rates are "
+    "appeals overturned per appeal decided (upheld or overturned)."
 )
 
 
-def appeal_counts(grouped: QuerySet, keys: list[str]) -> dict[tuple, tuple[int, int]]:
-    """(appealed, overturned) per group key, from `grouped` (the selected decisions as
-    `.values(*keys)`). Nothing until appeals exist."""
-    return {}
+def appeal_counts(grouped: QuerySet, keys: list[str]) -> dict[tuple, tuple[int, int, int]]:
+    """(appealed, decided, overturned) per group key, from `grouped` (the selected decisions
+    as `.values(*keys)`), in the same GROUP BY (a decision has at most one appeal)."""
+    decided = Q(appeal__status__in=["upheld", "overturned"])
+    rows = grouped.annotate(
+        appealed=Count("appeal"),
+        decided=Count("appeal", filter=decided),
+        overturned=Count("appeal", filter=Q(appeal__status="overturned")),
+    ).order_by()
+    return {
+        tuple(row[k] for k in keys): (row["appealed"], row["decided"], row["overturned"])
+        for row in rows
+    }
 
 
 # --- counting, in the database ------------------------------------------------------------------
@@ -201,13 +204,14 @@ EMPTY_RATES = dict.fromkeys(
 )  # fmt: skip
 
 
-def _appeal_fields(appeals: tuple[int, int] | None, decisions: int) -> dict:
-    appealed, overturned = appeals or (0, 0)
+def _appeal_fields(appeals: tuple[int, int, int] | None, decisions: int) -> dict:
+    appealed, decided, overturned = appeals or (0, 0, 0)
     return {
         "appeals": appealed,
+        "appeals_decided": decided,
         "overturned": overturned,
         "appeal_rate": appealed / decisions if decisions else 0.0,
-        "overturn_rate": overturned / appealed if appealed else 0.0,
+        "overturn_rate": overturned / decided if decided else None,
     }
 
 
@@ -254,7 +258,11 @@ def _table(
         if not row["suppressed"]:
             row.update(_appeal_fields(appeals.get(key), counts[key]["decisions"]))
         else:
-            row.update(dict.fromkeys(("appeals", "overturned", "appeal_rate", "overturn_rate")))
+            row.update(
+                dict.fromkeys(
+                    ("appeals", "appeals_decided", "overturned", "appeal_rate", "overturn_rate")
+                )
+            )
         rows.append(row)
     shown = [(key, row) for key, row in zip(keys, rows, strict=True) if _compared(row)]
     reference = _reference(shown, filters.references)
@@ -398,7 +406,7 @@ def override_report(filters: ReportFilters, *, full: bool) -> dict:
         "trend": [_trend(filters, a, full) for a in filters.attributes],
         "appeals": {
             "available": APPEALS_AVAILABLE,
-            "note": None if APPEALS_AVAILABLE else APPEALS_NOTE,
+            "note": APPEALS_NOTE,
         },
         "notes": _notes(filters),
     }
@@ -466,6 +474,5 @@ def _notes(filters: ReportFilters) -> list[str]:
         notes.insert(0, RANDOM_AUDIT_NOTE)
     else:
         notes.append(RANDOM_AUDIT_NOTE)
-    if not APPEALS_AVAILABLE:
-        notes.append(APPEALS_NOTE)
+    notes.append(APPEALS_NOTE)
     return notes

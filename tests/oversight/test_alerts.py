@@ -101,8 +101,34 @@ def test_final_outcomes_that_fail_the_four_fifths_rule(erin):
     assert finding["details"]["ratio"] == 0.5
 
 
-def test_no_appeal_is_overdue_before_appeals_exist(gap):
-    assert monitoring.overdue_appeals(gap, None) == 0
+def test_open_appeals_past_their_deadline_raise_the_overdue_alert(gap):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from appeals.models import Appeal
+    from reviews.models import Decision, ReviewTask
+
+    now = timezone.now()
+    assert monitoring.overdue_appeals(gap, now) == 0
+    for decision, status, due in zip(
+        Decision.objects.filter(model=gap)[:3],
+        ["in_review", "submitted", "upheld"],
+        [now - timedelta(days=1), now + timedelta(days=1), now - timedelta(days=2)],
+        strict=True,
+    ):
+        task = ReviewTask.objects.create(
+            decision=decision, model_id=gap.pk, kind="appeal", due_at=due, created_at=now,
+            senior_only=True,
+        )  # fmt: skip
+        Appeal.objects.create(
+            decision=decision, status=status, grounds="g" * 30, filed_via="service",
+            filed_at=now, due_at=due, task=task, outcome_before="approve",
+            decided_at=now if status == "upheld" else None,
+        )  # fmt: skip
+    assert monitoring.overdue_appeals(gap, now) == 1  # open and late; not the decided one
+    (finding,) = monitoring.appeals_overdue(gap, now)
+    assert finding.kind == "appeals_overdue" and finding.message.startswith("1 appeals")
 
 
 def test_a_person_asking_for_an_evaluation_is_audited(gap, auditor):

@@ -33,8 +33,8 @@ def test_an_auditor_reads_every_count(model, dave):
     d = next(g for g in body["tables"][0]["groups"] if g["group"] == "d")
     assert d["suppressed"] and d["reviewed"] == 4 and d["override_rate"] is None
     assert body["tables"][0]["test"]["p_holm"] is not None
-    assert body["appeals"]["available"] is False and "0 for now" in body["appeals"]["note"]
-    assert body["tables"][0]["groups"][0]["appeal_rate"] == 0.0
+    assert body["appeals"]["available"] is True and "withdrawn" in body["appeals"]["note"]
+    assert body["tables"][0]["groups"][0]["appeal_rate"] == 0.0  # no appeals filed
 
 
 @pytest.mark.parametrize("role", [r.SENIOR_REVIEWER, r.MODEL_OWNER])
@@ -138,3 +138,38 @@ def test_the_selection_report_matches_the_override_reports_selection_part(model,
     hidden = api(senior).get("/api/v1/reports/selection/", params).json()["tables"][0]["groups"]
     assert {g["group"] for g in hidden if g["suppressed"]} == {"b", "d"}
     assert all(g["final"] is None for g in hidden if g["suppressed"])
+
+
+def test_appeal_and_overturn_rates_count_each_groups_appeals(model, dave, erin):
+    """Group a: 40 decisions, 3 appeals (one overturned, one upheld, one open); group c: 30
+    decisions, one withdrawn appeal. Counted in the report's own GROUP BY."""
+    from django.utils import timezone
+
+    from appeals.models import Appeal
+    from reviews.models import Decision, ReviewTask
+
+    def appeal(decision: Decision, status: str) -> None:
+        now = timezone.now()
+        task = ReviewTask.objects.create(
+            decision=decision, model_id=decision.model_id, kind="appeal", due_at=now,
+            created_at=now, senior_only=True, state="open",
+        )  # fmt: skip
+        Appeal.objects.create(
+            decision=decision, status=status, grounds="g" * 30, filed_via="service", filed_at=now,
+            due_at=now, task=task, outcome_before=decision.final_outcome,
+            decided_at=now if status in ("upheld", "overturned") else None,
+        )  # fmt: skip
+
+    a = list(Decision.objects.filter(protected__name="race", protected__value="a")[:3])
+    for decision, status in zip(a, ["overturned", "upheld", "submitted"], strict=True):
+        appeal(decision, status)
+    appeal(
+        Decision.objects.filter(protected__name="race", protected__value="c").first(), "withdrawn"
+    )
+    body = api(dave).get(URL, {"model": "tiny", "attribute": "race"}).json()
+    groups = {g["group"]: g for g in body["tables"][0]["groups"]}
+    assert (groups["a"]["appeals"], groups["a"]["appeals_decided"], groups["a"]["overturned"]) == (
+        3, 2, 1
+    )  # fmt: skip
+    assert groups["a"]["appeal_rate"] == 3 / 40 and groups["a"]["overturn_rate"] == 1 / 2
+    assert groups["c"]["appeals"] == 1 and groups["c"]["overturn_rate"] is None
