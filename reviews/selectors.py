@@ -300,7 +300,8 @@ def _overdue(now: datetime) -> tuple[list[ReviewTask], int]:
 def decision_history(decision: Decision) -> list:
     # Reads (*.viewed) are for auditors; the reviewer's history shows what happened to the case.
     events = AuditEvent.objects.filter(object_type="decision", object_id=str(decision.pk))
-    return list(events.exclude(action__endswith=".viewed").order_by("seq"))
+    # In the order they were recorded, sealed or still staged (audit.sealer).
+    return list(events.exclude(action__endswith=".viewed").order_by("id"))
 
 
 def case_history(task: ReviewTask) -> list:
