@@ -84,6 +84,10 @@ class ProofCheckpointOut(serializers.Serializer):
 class DecisionProofOut(serializers.Serializer):
     checkpoint = ProofCheckpointOut(allow_null=True)
     events = ProofEventOut(many=True)
+    staged = serializers.IntegerField(
+        help_text="the object's events recorded but not sealed into the log yet (seconds at "
+        "most, normally): fetch the proof again to have them"
+    )
 
 
 class PublicKeyApi(APIView):

@@ -1,5 +1,6 @@
 """Database-level protection of the audit log: triggers that refuse UPDATE, DELETE, TRUNCATE
-on the events and on the signed checkpoints; and read-only snapshots for long reads.
+on the events, the stored Merkle tree and the signed checkpoints (an event may be sealed once,
+by the sealer); and read-only snapshots for long reads.
 
 The application never changes either; these triggers make sure nothing else through an
 ordinary connection does. (An owner of the database can drop them, which is why signed
@@ -14,10 +15,16 @@ from contextlib import contextmanager
 from django.db import connection, transaction
 from django.db.backends.base.base import BaseDatabaseWrapper
 
-TABLES = ("audit_auditevent", "audit_checkpoint")
+EVENTS = "audit_auditevent"
+# Tables that only ever grow: the events (sealed once, see below), the stored Merkle tree,
+# its size history and the signed checkpoints.
+TABLES = (EVENTS, "audit_checkpoint", "audit_merklenode", "audit_treestate")
+PERMIT = "audit_sealpermit"
+# What a staged event carries from the moment it is recorded; sealing may not change it.
+_RECORDED = ("id", "actor", "action", "object_type", "object_id", "payload", "format")
 
 
-def _pg_install(table: str) -> str:
+def _pg_refuse(table: str) -> str:
     return f"""
 CREATE OR REPLACE FUNCTION {table}_append_only() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
@@ -25,20 +32,83 @@ BEGIN
         USING ERRCODE = 'insufficient_privilege';
 END
 $$;
+"""
+
+
+def _pg_install(table: str) -> str:
+    if table == EVENTS:
+        return _pg_install_events()
+    return (
+        _pg_refuse(table)
+        + f"""
 DROP TRIGGER IF EXISTS {table}_append_only ON {table};
 CREATE TRIGGER {table}_append_only
     BEFORE UPDATE OR DELETE OR TRUNCATE ON {table}
     FOR EACH STATEMENT EXECUTE FUNCTION {table}_append_only();
 """
+    )
+
+
+def _pg_install_events() -> str:
+    """The events: never deleted; inserted staged (no seq) except by the sealer; updated only
+    to seal a staged event, by the sealer (its permit row exists only in its own transaction),
+    leaving what was recorded unchanged."""
+    same = " AND ".join(
+        f"NEW.{c} IS NOT DISTINCT FROM OLD.{c}" for c in (*_RECORDED, "recorded_at")
+    )
+    return (
+        _pg_refuse(EVENTS)
+        + f"""
+CREATE OR REPLACE FUNCTION {EVENTS}_guard() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    IF TG_OP = 'INSERT' THEN
+        IF NEW.seq IS NULL OR EXISTS (SELECT 1 FROM {PERMIT}) THEN RETURN NEW; END IF;
+    ELSIF TG_OP = 'UPDATE' AND OLD.seq IS NULL AND NEW.seq IS NOT NULL AND {same}
+            AND EXISTS (SELECT 1 FROM {PERMIT}) THEN
+        RETURN NEW;
+    END IF;
+    RAISE EXCEPTION '{EVENTS} is append-only: % is refused (only the sealer seals an event, once)',
+        TG_OP USING ERRCODE = 'insufficient_privilege';
+END
+$$;
+DROP TRIGGER IF EXISTS {EVENTS}_append_only ON {EVENTS};
+DROP TRIGGER IF EXISTS {EVENTS}_guard ON {EVENTS};
+CREATE TRIGGER {EVENTS}_guard
+    BEFORE INSERT OR UPDATE OR DELETE ON {EVENTS}
+    FOR EACH ROW EXECUTE FUNCTION {EVENTS}_guard();
+CREATE TRIGGER {EVENTS}_append_only
+    BEFORE TRUNCATE ON {EVENTS}
+    FOR EACH STATEMENT EXECUTE FUNCTION {EVENTS}_append_only();
+"""
+    )
 
 
 def _sqlite_install(table: str) -> list[str]:
     # SQLite has no TRUNCATE statement (its "truncate optimisation" is a DELETE, refused too).
+    refuse = "BEGIN SELECT RAISE(ABORT, '{table} is append-only: {op} is refused'); END;"
+    if table != EVENTS:
+        return [
+            f"CREATE TRIGGER IF NOT EXISTS {table}_no_{op.lower()} BEFORE {op} ON {table} "
+            + refuse.format(table=table, op=op)
+            for op in ("UPDATE", "DELETE")
+        ]
+    permit = f"EXISTS (SELECT 1 FROM {PERMIT})"
+    same = " AND ".join(f"NEW.{c} IS OLD.{c}" for c in (*_RECORDED, "recorded_at"))
     return [
-        f"""CREATE TRIGGER IF NOT EXISTS {table}_no_{op.lower()} BEFORE {op} ON {table}
-            BEGIN SELECT RAISE(ABORT, '{table} is append-only: {op} is refused'); END;"""
-        for op in ("UPDATE", "DELETE")
+        f"CREATE TRIGGER IF NOT EXISTS {EVENTS}_no_update BEFORE UPDATE ON {EVENTS} "
+        f"WHEN NOT (OLD.seq IS NULL AND NEW.seq IS NOT NULL AND {same} AND {permit}) "
+        + refuse.format(table=EVENTS, op="UPDATE"),
+        f"CREATE TRIGGER IF NOT EXISTS {EVENTS}_no_delete BEFORE DELETE ON {EVENTS} "
+        + refuse.format(table=EVENTS, op="DELETE"),
+        f"CREATE TRIGGER IF NOT EXISTS {EVENTS}_no_sealed_insert BEFORE INSERT ON {EVENTS} "
+        f"WHEN NEW.seq IS NOT NULL AND NOT {permit} "
+        + refuse.format(table=EVENTS, op="INSERT of a sealed event"),
     ]
+
+
+_SQLITE_TRIGGERS = {
+    EVENTS: ("no_update", "no_delete", "no_sealed_insert"),
+}
 
 
 def install_triggers(connection: BaseDatabaseWrapper, tables: tuple[str, ...] = TABLES) -> None:
@@ -52,12 +122,16 @@ def install_triggers(connection: BaseDatabaseWrapper, tables: tuple[str, ...] = 
 def drop_triggers(connection: BaseDatabaseWrapper, tables: tuple[str, ...] = TABLES) -> None:
     for table in tables:
         if connection.vendor == "postgresql":
-            _execute(connection, [f"DROP TRIGGER IF EXISTS {table}_append_only ON {table};"])
-        else:
             _execute(
                 connection,
-                [f"DROP TRIGGER IF EXISTS {table}_no_{op};" for op in ("update", "delete")],
+                [
+                    f"DROP TRIGGER IF EXISTS {table}_append_only ON {table};",
+                    f"DROP TRIGGER IF EXISTS {table}_guard ON {table};",
+                ],
             )
+        else:
+            names = _SQLITE_TRIGGERS.get(table, ("no_update", "no_delete"))
+            _execute(connection, [f"DROP TRIGGER IF EXISTS {table}_{name};" for name in names])
 
 
 def _execute(connection: BaseDatabaseWrapper, statements: list[str]) -> None:

@@ -1,4 +1,4 @@
-"""Appending to the audit log and verifying it."""
+"""Writing to the audit log (staged events) and reading it back in sequence order."""
 
 from __future__ import annotations
 
@@ -6,17 +6,22 @@ from collections.abc import Iterator
 from datetime import datetime
 from typing import Any
 
+from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
 from django.db import models, transaction
 from django.utils import timezone
 
-from audit.canonical import GENESIS_HASH, canonical_json, event_hash, event_text, format_time
+from audit.canonical import (
+    canonical_json,
+    event_hash,
+    event_text,
+    event_text_v2,
+    format_time,
+    leaf_hash_hex,
+)
 from audit.models import AuditEvent
 from core import bulk
 from core.roles import MODEL_SERVICE, has_role
-
-# pg_advisory_xact_lock key that serializes appends; the bytes spell "OVAUDIT".
-CHAIN_LOCK_KEY = 0x4F5641554449_54
 
 Actor = AbstractBaseUser | AnonymousUser | str | None
 
@@ -42,7 +47,7 @@ def record(
     object_id: str | int = "",
     payload: dict[str, Any] | None = None,
 ) -> AuditEvent:
-    """Append one event. Must run inside the transaction that makes the change it records."""
+    """Stage one event. Must run inside the transaction that makes the change it records."""
     entry = {
         "action": action,
         "actor": actor,
@@ -55,48 +60,46 @@ def record(
 
 
 def record_many(entries: list[dict[str, Any]]) -> list[AuditEvent]:
-    """Append several events with one lock and one insert, in the order given."""
+    """Stage several events with one insert, in the order given.
+
+    The events commit or roll back with the caller's transaction, and take no lock and read
+    nothing of the log: the sealer (audit.sealer) sequences committed events later, in order,
+    outside anyone's commit. Under the embedded default (AUDIT_SEAL_INLINE) the sealer runs in
+    this process right after the commit."""
     connection = transaction.get_connection()
     if not connection.in_atomic_block:
         raise RuntimeError("audit.record must be called inside the transaction of the change")
     if not entries:
         return []
-    _lock_chain(connection)
-    last = AuditEvent.objects.order_by("-seq").values_list("seq", "hash", "time").first()
-    seq, prev_hash, last_time = last or (0, GENESIS_HASH, None)
-    # Times never go backwards along the chain, even if the clock does.
-    now = max(timezone.now(), last_time) if last_time else timezone.now()
-    events = []
-    for entry in entries:
-        seq += 1
-        event = _build(entry, seq=seq, time=now, prev_hash=prev_hash)
-        event.hash = event_hash(event.canonical)
-        prev_hash = event.hash
-        events.append(event)
+    now = timezone.now()
+    events = [_build(entry, recorded_at=now) for entry in entries]
     bulk.insert(events)
+    if settings.AUDIT_SEAL_INLINE:
+        # After the commit (a rollback drops it with the events). Each call adds one: the
+        # first seals everything waiting, the others find nothing (one indexed query).
+        transaction.on_commit(_seal_inline)
     return events
 
 
-def _lock_chain(connection: Any) -> None:
-    # On SQLite the IMMEDIATE transaction already holds the database's single write lock.
-    if connection.vendor == "postgresql":
-        with connection.cursor() as cursor:
-            cursor.execute("SELECT pg_advisory_xact_lock(%s)", [CHAIN_LOCK_KEY])
+def _seal_inline() -> None:
+    # Here, not at the top: the sealer builds on this module (it reads EVENT_COLUMNS).
+    from audit import sealer
+
+    sealer.seal_quietly()
 
 
-def _build(entry: dict[str, Any], *, seq: int, time: datetime, prev_hash: str) -> AuditEvent:
+def _build(entry: dict[str, Any], *, recorded_at: datetime) -> AuditEvent:
     obj = entry.get("obj")
     object_type = entry.get("object_type") or (obj._meta.model_name if obj is not None else "")
     object_id = entry.get("object_id") or (obj.pk if obj is not None else "")
     return AuditEvent(
-        seq=seq,
-        time=time,
+        recorded_at=recorded_at,
+        format=2,
         actor=actor_label(entry.get("actor")),
         action=entry["action"],
         object_type=object_type,
         object_id=str(object_id),
         payload=canonical_json(entry.get("payload") or {}),
-        prev_hash=prev_hash,
     )
 
 
@@ -110,19 +113,23 @@ EVENT_COLUMNS = (
     "payload",
     "prev_hash",
     "hash",
+    "format",
+    "recorded_at",
 )
 
 
 def log_size() -> int:
-    """How many events the log holds: the highest seq (sequence numbers have no gaps)."""
-    return AuditEvent.objects.order_by("-seq").values_list("seq", flat=True).first() or 0
+    """How many events the log holds: the highest seq (sequence numbers have no gaps).
+    Staged events, not sealed yet, are not counted."""
+    sealed = AuditEvent.objects.filter(seq__isnull=False)
+    return sealed.order_by("-seq").values_list("seq", flat=True).first() or 0
 
 
 def iter_events(
     *, chunk_size: int = 5000, start: int | None = None, until: int | None = None
 ) -> Iterator[tuple]:
     """Rows of the log in sequence order, streamed (a server-side cursor on PostgreSQL)."""
-    rows = AuditEvent.objects.order_by("seq")
+    rows = AuditEvent.objects.filter(seq__isnull=False).order_by("seq")
     if start is not None:
         rows = rows.filter(seq__gte=start)
     if until is not None:
@@ -131,16 +138,29 @@ def iter_events(
 
 
 def row_text(row: tuple) -> str:
-    """The canonical text of a row from iter_events (columns as in EVENT_COLUMNS); the time may
-    also come already formatted, as PostgreSQL formats it for the verifier."""
+    """The canonical text of a row from iter_events (columns as in EVENT_COLUMNS); the times
+    may also come already formatted, as PostgreSQL formats them for the verifier."""
     seq, time, actor, action, object_type, object_id, payload, prev_hash, _hash = row[:9]
-    return event_text(
-        seq=seq,
-        time=time if isinstance(time, str) else format_time(time),
-        actor=actor,
-        action=action,
-        object_type=object_type,
-        object_id=object_id,
-        payload=payload,
-        prev_hash=prev_hash,
-    )
+    fields = {
+        "seq": seq,
+        "time": _text_time(time),
+        "actor": actor,
+        "action": action,
+        "object_type": object_type,
+        "object_id": object_id,
+        "payload": payload,
+        "prev_hash": prev_hash,
+    }
+    if row[9] == 1:
+        return event_text(**fields)
+    return event_text_v2(**fields, recorded_at=_text_time(row[10]))
+
+
+def row_hash(row: tuple, text: str) -> str:
+    """What an event's stored hash must be, from its canonical text: SHA-256 of the text for
+    format 1, its Merkle leaf for format 2."""
+    return event_hash(text) if row[9] == 1 else leaf_hash_hex(text)
+
+
+def _text_time(value: datetime | str | None) -> str:
+    return value if isinstance(value, str) else format_time(value)

@@ -4,39 +4,75 @@ from django.conf import settings
 from django.db import models
 from django.db.models import Q
 
-from audit.canonical import event_text, format_time
+from audit.canonical import event_text, event_text_v2, format_time
 
 
 class AuditEvent(models.Model):
-    """One entry of the append-only log. The database refuses UPDATE, DELETE and TRUNCATE."""
+    """One entry of the append-only log.
 
-    seq = models.BigIntegerField(primary_key=True)
-    time = models.DateTimeField()
+    `audit.record` writes an event in the transaction of the change it records, *staged*:
+    without seq, time, prev_hash or hash. The sealer (audit.sealer) then gives committed
+    staged events, in order, their gapless seq, their seal time, their link to the event
+    before and their hash (= Merkle leaf), once. The database refuses every other UPDATE,
+    and every DELETE and TRUNCATE (audit.db)."""
+
+    id = models.BigAutoField(primary_key=True)
+    seq = models.BigIntegerField(null=True, blank=True, unique=True)
+    # When it was sealed into the log (format 2) or appended (format 1); null while staged.
+    time = models.DateTimeField(null=True, blank=True)
+    # When the change was made (format 2); null for format-1 events, whose time is that.
+    recorded_at = models.DateTimeField(null=True, blank=True)
+    format = models.PositiveSmallIntegerField(default=2)
     actor = models.CharField(max_length=200)
     action = models.CharField(max_length=100)
     object_type = models.CharField(max_length=50, blank=True)
     object_id = models.CharField(max_length=100, blank=True)
     # Canonical JSON text, stored as text so that the bytes that were hashed are the bytes kept.
     payload = models.TextField()
-    prev_hash = models.CharField(max_length=64)
-    hash = models.CharField(max_length=64, unique=True)
+    prev_hash = models.CharField(max_length=64, null=True, blank=True)
+    hash = models.CharField(max_length=64, unique=True, null=True, blank=True)
 
     class Meta:
-        ordering = ["seq"]
+        ordering = ["id"]
         indexes = [
             models.Index(fields=["object_type", "object_id"], name="audit_object_idx"),
             models.Index(fields=["action", "seq"], name="audit_action_idx"),
             models.Index(fields=["time"], name="audit_time_idx"),
+            # The sealer's work list stays as small as what is waiting.
+            models.Index(fields=["id"], condition=Q(seq__isnull=True), name="audit_staged_idx"),
         ]
 
     def __str__(self) -> str:
-        return f"#{self.seq} {self.action} {self.object_type}:{self.object_id}"
+        where = f"#{self.seq}" if self.seq else f"staged {self.id}"
+        return f"{where} {self.action} {self.object_type}:{self.object_id}"
+
+    @property
+    def sealed(self) -> bool:
+        return self.seq is not None
+
+    @property
+    def when(self):
+        """When the change happened."""
+        return self.recorded_at or self.time
 
     @property
     def canonical(self) -> str:
-        return event_text(
+        """The canonical text that was hashed (sealed events only)."""
+        if self.format == 1:
+            return event_text(
+                seq=self.seq,
+                time=format_time(self.time),
+                actor=self.actor,
+                action=self.action,
+                object_type=self.object_type,
+                object_id=self.object_id,
+                payload=self.payload,
+                prev_hash=self.prev_hash,
+            )
+        return event_text_v2(
             seq=self.seq,
             time=format_time(self.time),
+            recorded_at=format_time(self.recorded_at),
             actor=self.actor,
             action=self.action,
             object_type=self.object_type,
@@ -44,6 +80,17 @@ class AuditEvent(models.Model):
             payload=self.payload,
             prev_hash=self.prev_hash,
         )
+
+
+class SealPermit(models.Model):
+    """Present only inside the sealer's own transaction (inserted, then deleted, before it
+    commits): the append-only trigger lets a staged event be sealed only while it exists, so
+    nothing else can set or change the fields sealing sets (audit.db)."""
+
+    created_at = models.DateTimeField()
+
+    def __str__(self) -> str:
+        return f"seal permit {self.created_at}"
 
 
 class ChainVerification(models.Model):
@@ -97,9 +144,10 @@ class MerkleNode(models.Model):
 
 
 class TreeState(models.Model):
-    """How many events the stored Merkle nodes cover (a single row)."""
+    """How many events the stored Merkle nodes cover: a row per extension of the tree, the
+    largest size being the current one. Append-only, like the nodes (audit.db)."""
 
-    size = models.BigIntegerField(default=0)
+    size = models.BigIntegerField(default=0, unique=True)
     updated_at = models.DateTimeField(null=True)
 
     def __str__(self) -> str:

@@ -2,17 +2,19 @@ from __future__ import annotations
 
 from django.db.models import QuerySet
 
-from audit import merkle
+from audit import merkle, sealer
 from audit.models import Alert, AuditEvent, ChainVerification, Checkpoint
 from audit.tree import StoredTree
 from core.errors import ApplicationError
 
 
 def chain_status() -> dict:
-    last = AuditEvent.objects.order_by("-seq").first()
+    last = AuditEvent.objects.filter(seq__isnull=False).order_by("-seq").first()
     return {
         "count": last.seq if last else 0,
         "last_event": last,
+        "staged": sealer.staged_count(),
+        "oldest_staged": sealer.oldest_staged(),
         "last_verification": ChainVerification.objects.filter(
             status=ChainVerification.Status.DONE
         ).first(),
@@ -31,14 +33,14 @@ def latest_size() -> int:
 
 def object_proof(*, object_type: str, object_id: int | str) -> dict:
     """{"checkpoint": {size, root, note}, "events": [{seq, canonical, leaf_hash, leaf_index,
-    proof}]} for every event filed under the object."""
+    proof}], "staged": n} for every sealed event filed under the object; `staged` counts its
+    events recorded but not sealed into the log yet (they have no seq or hash to prove)."""
     checkpoint = Checkpoint.objects.order_by("-tree_size").first()
     size = checkpoint.tree_size if checkpoint else 0
     tree = StoredTree()
     events = []
-    for event in AuditEvent.objects.filter(
-        object_type=object_type, object_id=str(object_id)
-    ).order_by("seq"):
+    filed = AuditEvent.objects.filter(object_type=object_type, object_id=str(object_id))
+    for event in filed.filter(seq__isnull=False).order_by("seq"):
         canonical = event.canonical
         proven = event.seq <= size
         events.append(
@@ -57,6 +59,7 @@ def object_proof(*, object_type: str, object_id: int | str) -> dict:
         if checkpoint
         else None,
         "events": events,
+        "staged": filed.filter(seq__isnull=True).count(),
     }
 
 

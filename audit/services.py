@@ -10,7 +10,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 # tasks imports this module too; both are complete by the time either is called.
-from audit import keys, merkle, note, record, tasks, tree
+from audit import keys, merkle, note, record, sealer, tasks, tree
 from audit.log import Actor, actor_label
 from audit.models import Alert, ChainVerification, Checkpoint
 from audit.verification import verify_log
@@ -146,6 +146,22 @@ def _store_report(verification: ChainVerification, vkey: str | None = None) -> C
 # --- checkpoints -------------------------------------------------------------------------------
 
 
+def seal_lag_check(*, now=None) -> Alert | None:
+    """An alert when the oldest event waiting to be sealed was recorded more than
+    AUDIT_SEAL_MAX_LAG_SECONDS ago (no sealer is running, or it cannot keep up)."""
+    oldest = sealer.oldest_staged()
+    now = now or timezone.now()
+    if oldest is None or (now - oldest).total_seconds() <= settings.AUDIT_SEAL_MAX_LAG_SECONDS:
+        return None
+    return alert_raise(
+        kind="seal_lag",
+        scope="audit",
+        message=f"{sealer.staged_count()} audit events are waiting to be sealed; the oldest "
+        f"was recorded at {oldest:%Y-%m-%d %H:%M:%S} UTC, more than "
+        f"{settings.AUDIT_SEAL_MAX_LAG_SECONDS} s ago. Is `manage.py audit_sealer` running?",
+    )
+
+
 def checkpoint_sign() -> Checkpoint | None:
     """Seal new events into the Merkle tree and sign a checkpoint, if the log has grown.
 
@@ -156,6 +172,7 @@ def checkpoint_sign() -> Checkpoint | None:
     not show an event rewritten after it was sealed.
     """
     signer = _checkpoint_signer()
+    sealer.seal_all()  # whatever is committed and waiting goes in first
     try:
         with transaction.atomic():
             size = tree.extend()

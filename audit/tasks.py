@@ -18,7 +18,9 @@ def verify_chain_daily() -> bool:
 
 @shared_task(acks_late=True, time_limit=1800, soft_time_limit=1700)
 def sign_checkpoint() -> int | None:
-    """Periodic (beat): sign a checkpoint when the log has grown."""
+    """Periodic (beat): sign a checkpoint when the log has grown (sealing what waits first),
+    and raise an alert if events wait too long for the sealer."""
+    services.seal_lag_check()
     checkpoint = services.checkpoint_sign()
     return checkpoint.tree_size if checkpoint else None
 

@@ -33,7 +33,8 @@ class TreeError(Exception):
 
 
 def sealed_size() -> int:
-    return TreeState.objects.filter(pk=1).values_list("size", flat=True).first() or 0
+    """How many events the stored tree covers (the largest size it was extended to)."""
+    return TreeState.objects.order_by("-size").values_list("size", flat=True).first() or 0
 
 
 def lock() -> None:
@@ -48,24 +49,24 @@ def leaf_of(row: tuple) -> bytes:
 
 
 def extend(*, to: int | None = None, chunk: int = 5000) -> int:
-    """Seal events into the stored tree up to `to` (default: all). Returns the sealed size.
-    Must run in a transaction; takes the tree lock."""
+    """Add the sealed events the stored tree does not cover yet, up to `to` (default: all),
+    and return the size it covers. The sealer keeps the tree in step with the log as it seals;
+    this catches up a log whose events were appended before it did (format 1). Must run in a
+    transaction; takes the tree lock."""
     lock()
-    state, _ = TreeState.objects.select_for_update().get_or_create(pk=1)
+    size = sealed_size()
     last = log_size()
     target = last if to is None else min(to, last)
-    if last < state.size:
-        raise TreeError(
-            f"the log has {last} events but {state.size} were sealed: events were removed"
-        )
-    if target <= state.size:
-        return state.size
+    if last < size:
+        raise TreeError(f"the log has {last} events but {size} were sealed: events were removed")
+    if target <= size:
+        return size
     # A cheap guard that the log was not rewritten under the stored tree (spot_check and
     # audit_verify look further).
-    check_leaves([state.size] if state.size else [])
-    builder = merkle.TreeBuilder.resume(state.size, StoredTree().frontier(state.size))
-    nodes, expected = [], state.size + 1
-    for row in iter_events(chunk_size=chunk, start=state.size + 1, until=target):
+    check_leaves([size] if size else [])
+    builder = merkle.TreeBuilder.resume(size, StoredTree().frontier(size))
+    nodes, expected = [], size + 1
+    for row in iter_events(chunk_size=chunk, start=size + 1, until=target):
         if row[0] != expected:
             raise TreeError(f"event #{expected} is missing from the log")
         expected += 1
@@ -74,8 +75,7 @@ def extend(*, to: int | None = None, chunk: int = 5000) -> int:
             bulk.insert_tuples(MerkleNode, NODE_COLUMNS, nodes)
             nodes = []
     bulk.insert_tuples(MerkleNode, NODE_COLUMNS, nodes)
-    state.size, state.updated_at = target, timezone.now()
-    state.save(update_fields=["size", "updated_at"])
+    TreeState.objects.create(size=target, updated_at=timezone.now())
     return target
 
 

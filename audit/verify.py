@@ -9,7 +9,9 @@ Bundles. A directory or a .zip holding, at its root or inside one top-level fold
 
     checkpoint.txt  a C2SP signed note whose text is a tlog checkpoint (origin, size N, root)
     events.jsonl    N lines {"seq": s, "canonical": <event's canonical JSON text>,
-                    "hash": <hex SHA-256 of canonical's UTF-8 bytes>}, in order from seq 1
+                    "hash": <the event's hash>}, in order from seq 1: for events of format 1
+                    (no "v" key) the hex SHA-256 of canonical's UTF-8 bytes, for format 2
+                    ("v":2) its RFC 6962 leaf hash, SHA-256(0x00 ‖ canonical)
 
 Checked in this order, stopping at the first problem: the checkpoint's signature by the given
 key; the checkpoint's format; for every event, in one streaming pass (memory stays flat
@@ -59,7 +61,7 @@ from pathlib import Path
 from typing import IO, Any, TypeVar
 
 from audit import merkle, note
-from audit.canonical import GENESIS_HASH, event_hash
+from audit.canonical import GENESIS_HASH, event_hash, is_v2, leaf_hash_hex
 
 EVENTS = "events.jsonl"
 CHECKPOINT = "checkpoint.txt"
@@ -191,7 +193,8 @@ def _check_hex(where: str, name: str, value: Any) -> None:
 def _check_event(seq: int, canonical: str, claimed: str, prev_hash: str) -> None:
     """Hash, then the canonical text's own seq and its link to the event before."""
     try:
-        computed = event_hash(canonical)
+        # A format-2 event's hash is its Merkle leaf; a format-1 event's, SHA-256 of its text.
+        computed = leaf_hash_hex(canonical) if is_v2(canonical) else event_hash(canonical)
     except UnicodeEncodeError:
         raise VerifyError(f"event #{seq}: canonical text is not valid Unicode") from None
     if computed != claimed:
@@ -235,7 +238,8 @@ def _is_int(value: object) -> bool:
 
 PROOF_EVENT_KEYS = {"seq", "canonical", "leaf_hash", "leaf_index", "proof"}
 PROOF_KEYS = {"checkpoint", "events"}
-PROOF_OPTIONAL_KEYS = {"key", "decision"}
+# "staged": how many of the object's events were recorded but not sealed yet (not proven).
+PROOF_OPTIONAL_KEYS = {"key", "decision", "staged"}
 
 
 def verify_proof(body: Any, vkey: str, *, decision: str | None = None) -> str:

@@ -17,7 +17,7 @@ from core.roles import AUDITOR
 @role_required(AUDITOR)
 def home(request: HttpRequest) -> HttpResponse:
     context = selectors.chain_status()
-    context["recent"] = AuditEvent.objects.order_by("-seq")[:15]
+    context["recent"] = AuditEvent.objects.order_by("-id")[:15]  # staged ones too
     context["checkpoint"] = Checkpoint.objects.order_by("-tree_size").first()
     context["alerts"] = Alert.objects.filter(resolved_at=None).select_related("acknowledged_by")[
         :20
@@ -44,7 +44,7 @@ def verify_now(request: HttpRequest) -> HttpResponse:
 @role_required(AUDITOR)
 def events(request: HttpRequest) -> HttpResponse:
     form = EventFilterForm(request.GET or None)
-    qs = AuditEvent.objects.order_by("-seq")
+    qs = AuditEvent.objects.order_by("-id")
     if form.is_valid():
         data = form.cleaned_data
         if data["actor"]:

@@ -362,6 +362,15 @@ AUDIT_SIGNING_KEY = os.environ.get("OVERSIGHT_SIGNING_KEY", "")
 AUDIT_SIGNING_KEY_FILE = Path(
     os.environ.get("OVERSIGHT_SIGNING_KEY_FILE", DATA_DIR / "audit-signing.key")
 )
+# Sealing: events are recorded staged in their change's transaction and sealed into the log by
+# one sealer. AUDIT_SEAL_INLINE seals in-process right after each commit (the default with
+# SQLite, where no sealer process runs); production runs `manage.py audit_sealer`. An alert is
+# raised when the oldest staged event waits longer than AUDIT_SEAL_MAX_LAG_SECONDS.
+AUDIT_SEAL_INLINE = envbool(
+    "AUDIT_SEAL_INLINE", DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3"
+)
+AUDIT_SEAL_MAX_LAG_SECONDS = envint("AUDIT_SEAL_MAX_LAG_SECONDS", 60)
+AUDIT_SEALER_STANDBY_SECONDS = envfloat("AUDIT_SEALER_STANDBY_SECONDS", 5.0)
 # Decision-log exports are written here (shared by web and worker in production).
 EXPORT_DIR = Path(os.environ.get("OVERSIGHT_EXPORT_DIR", DATA_DIR / "exports"))
 

@@ -456,7 +456,7 @@ def write_bundle_events(path: Path, size: int) -> None:
     with path.open("wb") as f:
         for row in iter_events(until=size):
             text = row_text(row)
-            f.write(orjson.dumps({"seq": row[0], "canonical": text, "hash": row[-1]}) + b"\n")
+            f.write(orjson.dumps({"seq": row[0], "canonical": text, "hash": row[8]}) + b"\n")
 
 
 def package(target: Path, data: Path, manifest: dict, bundle: dict | None) -> None:

@@ -27,6 +27,7 @@ from django.db import transaction
 from django.db.models import Exists, OuterRef
 from django.utils import timezone
 
+from appeals.models import Appeal
 from audit import record
 from audit.log import Actor
 from audit.models import Alert
@@ -37,7 +38,6 @@ from models_registry.models import MLModel
 from models_registry.selectors import current_policy
 from models_registry.services import policy_update
 from outbox import email
-from appeals.models import Appeal
 from outbox.services import message_enqueue
 from oversight.drift import model_drift
 from oversight.models import BreakerTrip

@@ -253,10 +253,12 @@ def decision_history(
     if not sight.case:
         return []
     events = AuditEvent.objects.filter(object_type="decision", object_id=str(decision.pk))
-    events = events.exclude(action__endswith=".viewed").order_by("seq")
+    # In the order they were recorded, sealed or still staged (audit.sealer): a staged event
+    # has no seq yet, and its time is when the change was made.
+    events = events.exclude(action__endswith=".viewed").order_by("id")
     if task is not None and task.is_gold:
         events = [e for e in events if e.action == "decision.ingested" or _task_of(e) == task.pk]
-    return [{"seq": e.seq, "time": e.time, "action": e.action, "actor": e.actor} for e in events]
+    return [{"seq": e.seq, "time": e.when, "action": e.action, "actor": e.actor} for e in events]
 
 
 def _task_of(event: AuditEvent) -> int | None:

@@ -53,6 +53,9 @@ def pytest_configure(config) -> None:
     # Django's test client logs in without a request, which django-axes refuses; the lockout
     # has its own tests (tests/accounts/test_login_lockout.py), which switch it back on.
     settings.AXES_ENABLED = False
+    # Seal audit events right after each commit on both databases, as the embedded default
+    # does; tests of the sealer process (tests/audit/test_sealer.py) switch it off.
+    settings.AUDIT_SEAL_INLINE = True
     # Throttle counters in this process's memory, cleared for every test (never a Redis
     # FLUSHDB: the broker may share that database).
     settings.CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}

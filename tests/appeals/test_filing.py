@@ -15,6 +15,7 @@ from django.utils import timezone
 
 from appeals import attachments, services
 from appeals.models import Appeal
+from audit import sealer
 from audit.models import AuditEvent
 from core.errors import ApplicationError
 from models_registry import services as registry
@@ -62,6 +63,8 @@ def test_it_files_an_appeal_with_a_senior_only_task_due_by_the_sla(denied, setti
         appeal.pk,
     )
     # The log keeps digests of what the person wrote, not the text.
+    sealer.seal_all()
+    filed.refresh_from_db()
     assert GROUNDS not in filed.canonical and "p@example.org" not in filed.canonical
     assert payload["corrected_features"] == ["income"]
 

@@ -9,12 +9,20 @@ from django.core.management.base import CommandError
 from django.db import DatabaseError, connection, transaction
 
 import audit
-from audit.canonical import GENESIS_HASH, canonical_json, event_hash, format_time
+from audit import sealer
+from audit.canonical import GENESIS_HASH, canonical_json, format_time, leaf_hash_hex
 from audit.db import drop_triggers, install_triggers
 from audit.models import AuditEvent, ChainVerification
 from audit.verification import verify_log
 
 pytestmark = pytest.mark.django_db
+
+
+def sealed(events: list[AuditEvent]) -> list[AuditEvent]:
+    """The events as the sealer left them (sealing in the test's own transaction, as the
+    after-commit sealing of the embedded default would after a real commit)."""
+    sealer.seal_all()
+    return [AuditEvent.objects.get(pk=event.pk) for event in events]
 
 
 def append(n: int, action: str = "test.happened") -> list[AuditEvent]:
@@ -24,7 +32,7 @@ def append(n: int, action: str = "test.happened") -> list[AuditEvent]:
             events.append(
                 audit.record(action=action, actor="user:alice", payload={"i": i, "ü": "ß"})
             )
-    return events
+    return sealed(events)
 
 
 @pytest.mark.django_db(transaction=True)
@@ -41,21 +49,23 @@ def test_it_chains_each_event_to_the_one_before():
     assert third.prev_hash == second.hash
 
 
-def test_its_hash_is_sha256_of_the_canonical_event_including_prev_hash():
+def test_its_hash_is_the_merkle_leaf_of_the_canonical_event_including_prev_hash():
     (event,) = append(1)
-    event = AuditEvent.objects.get(seq=event.seq)
     as_dict = {
         "seq": event.seq,
         "time": format_time(event.time),
+        "recorded_at": format_time(event.recorded_at),
         "actor": event.actor,
         "action": event.action,
         "object_type": event.object_type,
         "object_id": event.object_id,
         "payload": json.loads(event.payload),
         "prev_hash": event.prev_hash,
+        "v": 2,
     }
     assert event.canonical == canonical_json(as_dict)
-    assert event.hash == event_hash(canonical_json(as_dict))
+    assert event.hash == leaf_hash_hex(canonical_json(as_dict))
+    assert event.recorded_at <= event.time
     # Sorted keys, no whitespace, UTF-8 (not \u escapes).
     assert event.payload == '{"i":0,"ü":"ß"}'
 
@@ -134,13 +144,16 @@ def test_verify_names_a_deleted_event():
 
 
 def _insert(seq: int, prev_hash: str, time) -> AuditEvent:
-    """Append a self-consistent event by hand, as someone rewriting the log would."""
+    """Append a self-consistent event by hand, as someone rewriting the log would (with the
+    triggers out of the way)."""
     event = AuditEvent(
-        seq=seq, time=time, actor="user:mallory", action="test.forged", object_type="",
-        object_id="", payload="{}", prev_hash=prev_hash, hash="",
+        seq=seq, time=time, recorded_at=time, actor="user:mallory", action="test.forged",
+        object_type="", object_id="", payload="{}", prev_hash=prev_hash, hash="",
     )  # fmt: skip
-    event.hash = event_hash(event.canonical)
+    event.hash = leaf_hash_hex(event.canonical)
+    drop_triggers(connection)
     event.save(force_insert=True)
+    install_triggers(connection)
     return event
 
 
@@ -181,5 +194,6 @@ def test_record_many_appends_in_order_with_one_chain():
         events = audit.record_many(
             [{"action": "test.batch", "payload": {"n": n}} for n in range(10)]
         )
-    assert [e.seq for e in events] == list(range(1, 11))
+    assert [e.seq for e in events] == [None] * 10  # staged: no lock, no chain head read
+    assert [e.seq for e in sealed(events)] == list(range(1, 11))
     assert verify_log().ok

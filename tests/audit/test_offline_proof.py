@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from audit import merkle, note
+from audit import merkle, note, sealer
 from audit.services import checkpoint_sign
 from audit.verify import main
 from reviews.services import decisions_ingest
@@ -32,6 +32,7 @@ def body(decision, dave) -> dict:
     """The proof of a decision: its events up to the checkpoint, and one read after it."""
     checkpoint_sign()
     api(dave).get(f"/api/v1/decisions/{decision.pk}/")  # decision.viewed, not yet covered
+    sealer.seal_all()  # as the commit of that request would have
     return api(dave).get(f"/api/v1/decisions/{decision.pk}/proof/").json()
 
 

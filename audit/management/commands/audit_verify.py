@@ -1,8 +1,9 @@
 from __future__ import annotations
 
 from django.core.management.base import BaseCommand, CommandError
+from django.utils import timezone
 
-from audit import note
+from audit import note, sealer
 from audit.services import verification_run_now
 from audit.verify import UsageError, read_key
 
@@ -29,6 +30,13 @@ class Command(BaseCommand):
                 "intact."
             )
         self.stdout.write(f"{verification.message} (last event #{verification.last_seq})")
+        staged, oldest = sealer.staged_count(), sealer.oldest_staged()
+        if staged:
+            age = (timezone.now() - oldest).total_seconds()
+            self.stdout.write(
+                f"{staged} events recorded but not sealed yet (not verified); the oldest "
+                f"waits {age:.1f} s."
+            )
 
 
 def _vkey(value: str) -> str:
