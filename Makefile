@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 MANAGE := $(BIN)/python manage.py
 
-.PHONY: run test lint format install install-dev worker beat serve bench clean
+.PHONY: run test lint format install install-dev worker beat sealer serve bench clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -46,6 +46,9 @@ worker: install
 
 beat: install
 	$(BIN)/celery -A config beat --loglevel=INFO
+
+sealer: install
+	$(BIN)/python manage.py audit_sealer
 
 serve: install
 	DJANGO_DEBUG=0 $(MANAGE) check --deploy --fail-level WARNING

@@ -14,8 +14,8 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from audit import keys, merkle, selectors, services
-from audit.models import Alert, Checkpoint
+from audit import keys, merkle, publish, selectors, services
+from audit.models import Alert, Checkpoint, Cosignature
 from audit.tree import StoredTree, sealed_size
 from core import roles as r
 from core.api_schema import error
@@ -28,12 +28,28 @@ NO_CHECKPOINT = "No checkpoint has been signed yet (and no `size` was given)."
 NOT_SEALED = "The size asked for is beyond the sealed log; the next checkpoint seals it."
 
 
+class CosignatureOut(serializers.ModelSerializer):
+    class Meta:
+        model = Cosignature
+        fields = ["witness", "key_id", "signed_at", "line", "received_at"]
+
+
 class CheckpointOut(serializers.ModelSerializer):
     size = serializers.IntegerField(source="tree_size")
+    cosignatures = CosignatureOut(many=True, help_text="witnesses' cosignature/v1 lines")
+    cosigned_note = serializers.SerializerMethodField(
+        help_text="the signed note with the witnesses' cosignature lines appended"
+    )
 
     class Meta:
         model = Checkpoint
-        fields = ["size", "root", "origin", "key_id", "note", "created_at"]
+        fields = [
+            "size", "root", "origin", "key_id", "note", "created_at", "cosignatures",
+            "cosigned_note",
+        ]  # fmt: skip
+
+    def get_cosigned_note(self, checkpoint: Checkpoint) -> str:
+        return publish.cosigned_note(checkpoint)
 
 
 class PublicKeyOut(serializers.Serializer):
@@ -105,12 +121,45 @@ class LatestCheckpointApi(APIView):
 
     @extend_schema(responses={200: CheckpointOut, 404: error(NO_CHECKPOINT)})
     def get(self, request: Request) -> Response:
-        checkpoint = Checkpoint.objects.order_by("-tree_size").first()
+        checkpoint = _checkpoints().order_by("-tree_size").first()
         if checkpoint is None:
             raise ApplicationError(
                 "No checkpoint has been signed yet.", code="not_found", status=404
             )
         return Response(CheckpointOut(checkpoint).data)
+
+
+def _checkpoints():
+    return Checkpoint.objects.prefetch_related("cosignatures")
+
+
+class CosignatureCreateApi(APIView):
+    """A witness gives its cosignature of a checkpoint (`python -m audit.witness check
+    --submit`): one C2SP cosignature/v1 line, kept when it verifies under a witness key this
+    log knows (AUDIT_WITNESS_KEYS)."""
+
+    permission_classes = [role_permission(*READERS)]
+
+    class CosignatureIn(serializers.Serializer):
+        cosignature = serializers.CharField(
+            max_length=1000, help_text='the signature line, "— <witness name> <base64>"'
+        )
+
+    @extend_schema(
+        request=CosignatureIn,
+        responses={201: CosignatureOut, 404: error("No checkpoint of that size.")},
+    )
+    def post(self, request: Request, size: int) -> Response:
+        checkpoint = Checkpoint.objects.filter(tree_size=size).first()
+        if checkpoint is None:
+            raise ApplicationError(f"No checkpoint of size {size}.", code="not_found", status=404)
+        data = self.CosignatureIn(data=request.data)
+        data.is_valid(raise_exception=True)
+        line = data.validated_data["cosignature"].strip() + "\n"
+        kept = publish.cosignature_keep(checkpoint=checkpoint, line=line)
+        if isinstance(kept, str):
+            raise invalid({"cosignature": [kept]})
+        return Response(CosignatureOut(kept).data, status=201)
 
 
 class CheckpointListApi(APIView):
@@ -125,7 +174,7 @@ class CheckpointListApi(APIView):
     @extend_schema(responses=CheckpointOut(many=True))
     def get(self, request: Request) -> Response:
         paginator = self.Pagination()
-        page = paginator.paginate_queryset(Checkpoint.objects.all(), request, view=self)
+        page = paginator.paginate_queryset(_checkpoints(), request, view=self)
         return paginator.get_paginated_response(CheckpointOut(page, many=True).data)
 
 

@@ -10,6 +10,11 @@ urlpatterns = [
         api.LatestCheckpointApi.as_view(),
         name="api-audit-checkpoint-latest",
     ),
+    path(
+        "audit/checkpoints/<int:size>/cosignatures/",
+        api.CosignatureCreateApi.as_view(),
+        name="api-audit-cosignatures",
+    ),
     path("audit/proofs/inclusion/", api.InclusionProofApi.as_view(), name="api-audit-inclusion"),
     path(
         "audit/proofs/consistency/", api.ConsistencyProofApi.as_view(), name="api-audit-consistency"

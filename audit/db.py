@@ -17,8 +17,14 @@ from django.db.backends.base.base import BaseDatabaseWrapper
 
 EVENTS = "audit_auditevent"
 # Tables that only ever grow: the events (sealed once, see below), the stored Merkle tree,
-# its size history and the signed checkpoints.
-TABLES = (EVENTS, "audit_checkpoint", "audit_merklenode", "audit_treestate")
+# its size history, the signed checkpoints and the witnesses' cosignatures.
+TABLES = (
+    EVENTS,
+    "audit_checkpoint",
+    "audit_merklenode",
+    "audit_treestate",
+    "audit_cosignature",
+)
 PERMIT = "audit_sealpermit"
 # What a staged event carries from the moment it is recorded; sealing may not change it.
 _RECORDED = ("id", "actor", "action", "object_type", "object_id", "payload", "format")

@@ -167,6 +167,17 @@ def list_oracle(leaf_hashes: Sequence[bytes]) -> SubtreeRoot:
     return subtree_root
 
 
+def subtree_root(leaves: Sequence[bytes]) -> bytes:
+    """MTH of 2^k leaf hashes (a complete subtree), level by level in tight loops."""
+    level, sha256 = list(leaves), hashlib.sha256
+    while len(level) > 1:
+        it = iter(level)
+        level = [
+            sha256(b"\x01" + left + right).digest() for left, right in zip(it, it, strict=True)
+        ]
+    return level[0]
+
+
 def _mth(hashes: Sequence[bytes]) -> bytes:
     """MTH of a non-empty run of leaf hashes, level by level: pairing left to right and carrying
     an odd last node up unchanged builds exactly the RFC 6962 tree (the tests check it against
@@ -338,6 +349,26 @@ class TreeBuilder:
             index >>= 1
         stack.append(h)
         self._size += 1
+
+    def add_subtree(self, h: bytes, level: int) -> list[tuple[int, int, bytes]]:
+        """Add the root of a complete subtree of 2^level leaves; the size must be a multiple
+        of 2^level (the subtree is aligned), as when a verifier adds whole blocks. Returns the
+        subtrees above it that it completes, as (level, index, hash), bottom up."""
+        if self._size & ((1 << level) - 1):
+            raise ValueError(f"a subtree of level {level} cannot start at leaf {self._size}")
+        self._size += 1 << level
+        index, stack, completed = (self._size >> level) - 1, self._stack, []
+        while index & 1:
+            h = hashlib.sha256(b"\x01" + stack.pop() + h).digest()
+            index, level = index >> 1, level + 1
+            completed.append((level, index, h))
+        stack.append(h)
+        return completed
+
+    def copy(self) -> TreeBuilder:
+        builder = TreeBuilder()
+        builder._size, builder._stack = self._size, list(self._stack)
+        return builder
 
     def root(self) -> bytes:
         """MTH of every leaf appended so far, from the complete subtrees alone: MTH splits off

@@ -173,6 +173,34 @@ class Checkpoint(models.Model):
         return f"checkpoint {self.tree_size} {self.root[:12]}…"
 
 
+class Cosignature(models.Model):
+    """A witness's C2SP cosignature/v1 on a checkpoint: its statement that this is the
+    largest tree head of the log it has seen, consistent with all it saw before. Verified
+    against the witness keys Oversight knows (AUDIT_WITNESS_KEYS) before it is kept.
+    Append-only."""
+
+    checkpoint = models.ForeignKey(
+        Checkpoint, on_delete=models.PROTECT, related_name="cosignatures"
+    )
+    witness = models.CharField(max_length=200)
+    key_id = models.CharField(max_length=8)
+    signed_at = models.DateTimeField()
+    # The signature line as the witness wrote it; appended to the note, anyone can check it.
+    line = models.TextField()
+    # The witness's address when Oversight asked it (AUDIT_WITNESS_URLS); "" when it came.
+    url = models.CharField(max_length=500, blank=True)
+    received_at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["-checkpoint__tree_size", "witness"]
+        constraints = [
+            models.UniqueConstraint(fields=["checkpoint", "key_id"], name="one_cosignature_each"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.witness} on checkpoint {self.checkpoint_id}"
+
+
 class Alert(models.Model):
     """Something a person must look at (a refused checkpoint, a failed verification, a dead
     message, a gap between groups). Open until a person resolves it, with a note; one open

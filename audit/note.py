@@ -68,6 +68,10 @@ def generate_signer(name: str) -> str:
 
 def parse_signer(signer: str) -> tuple[str, Ed25519PrivateKey]:
     """(name, private key) of a signer key string; NoteError names what is wrong."""
+    return _parse_private(signer, ED25519, key_id)
+
+
+def _parse_private(signer: str, algorithm: int, id_of) -> tuple[str, Ed25519PrivateKey]:
     if not isinstance(signer, str):
         raise NoteError("signer key: not a string")
     parts = signer.split("+", 4)  # the base64 part may itself contain "+"
@@ -76,9 +80,9 @@ def parse_signer(signer: str) -> tuple[str, Ed25519PrivateKey]:
     _, _, name, hex_id, encoded = parts
     _check_name(name, "signer key")
     kid = _parse_hex_id(hex_id, "signer key")
-    raw = _key_material(encoded, "signer key")
+    raw = _key_material(encoded, "signer key", algorithm)
     private = Ed25519PrivateKey.from_private_bytes(raw)
-    if key_id(name, _public_bytes(private)) != kid:
+    if id_of(name, _public_bytes(private)) != kid:
         raise NoteError(f"signer key: key id {hex_id} does not match the name and key")
     return name, private
 
@@ -93,6 +97,10 @@ def vkey_for(signer: str) -> str:
 def parse_vkey(vkey: str) -> tuple[str, bytes, bytes]:
     """(name, 4-byte key ID, 32-byte public key) of a verifier key string; NoteError names
     what is wrong."""
+    return _parse_public(vkey, ED25519, key_id)
+
+
+def _parse_public(vkey: str, algorithm: int, id_of) -> tuple[str, bytes, bytes]:
     if not isinstance(vkey, str):
         raise NoteError("verifier key: not a string")
     parts = vkey.split("+", 2)
@@ -101,8 +109,8 @@ def parse_vkey(vkey: str) -> tuple[str, bytes, bytes]:
     name, hex_id, encoded = parts
     _check_name(name, "verifier key")
     kid = _parse_hex_id(hex_id, "verifier key")
-    public = _key_material(encoded, "verifier key")
-    if key_id(name, public) != kid:
+    public = _key_material(encoded, "verifier key", algorithm)
+    if id_of(name, public) != kid:
         raise NoteError(f"verifier key: key id {hex_id} does not match the name and key")
     try:
         Ed25519PublicKey.from_public_bytes(public)
@@ -128,13 +136,17 @@ def _parse_hex_id(hex_id: str, where: str) -> bytes:
     return bytes.fromhex(hex_id)
 
 
-def _key_material(encoded: str, where: str) -> bytes:
-    """The 32 key bytes after the Ed25519 algorithm byte."""
+def _key_material(encoded: str, where: str, algorithm: int = ED25519) -> bytes:
+    """The 32 key bytes after the algorithm byte (0x01: Ed25519 note signatures, 0x04:
+    Ed25519 cosignatures)."""
     data = _unb64(encoded, f"{where}: key")
     if len(data) != 1 + 32:
-        raise NoteError(f"{where}: key is {len(data)} bytes, expected 33 (0x01 and 32 bytes)")
-    if data[0] != ED25519:
-        raise NoteError(f"{where}: algorithm byte {data[0]:#04x} is not Ed25519 (0x01)")
+        raise NoteError(
+            f"{where}: key is {len(data)} bytes, expected 33 ({algorithm:#04x} and 32 bytes)"
+        )
+    if data[0] != algorithm:
+        what = "Ed25519 (0x01)" if algorithm == ED25519 else f"cosignature/v1 ({algorithm:#04x})"
+        raise NoteError(f"{where}: algorithm byte {data[0]:#04x} is not {what}")
     return data[1:]
 
 
@@ -285,3 +297,83 @@ def _unb64(encoded: str, where: str) -> bytes:
     if not encoded or _b64(data) != encoded:
         raise NoteError(f"{where}: not valid base64")
     return data
+
+
+# ---------------------------------------------------------------------------- cosignatures
+#
+# https://c2sp.org/tlog-cosignature: a witness's statement that, as of `time`, the checkpoint
+# is the largest consistent tree head it has seen of the log. Its signature line is an
+# ordinary note signature whose key ID uses the algorithm byte 0x04, and whose signature is
+# the 8-byte big-endian timestamp then the Ed25519 signature over
+# "cosignature/v1\ntime <timestamp>\n" followed by the checkpoint's text.
+
+COSIGNATURE_V1 = 0x04
+
+
+def cosigner_key_id(name: str, public_key: bytes) -> bytes:
+    return hashlib.sha256(name.encode() + b"\n" + bytes([COSIGNATURE_V1]) + public_key).digest()[
+        :KEY_ID_SIZE
+    ]
+
+
+def generate_cosigner(name: str) -> str:
+    """A new witness key, as a signer string (PRIVATE+KEY+name+id+base64(0x04 ‖ seed))."""
+    _check_name(name)
+    private = Ed25519PrivateKey.generate()
+    seed = private.private_bytes_raw()
+    kid = cosigner_key_id(name, _public_bytes(private))
+    return f"PRIVATE+KEY+{name}+{kid.hex()}+{_b64(bytes([COSIGNATURE_V1]) + seed)}"
+
+
+def parse_cosigner(signer: str) -> tuple[str, Ed25519PrivateKey]:
+    return _parse_private(signer, COSIGNATURE_V1, cosigner_key_id)
+
+
+def cosigner_vkey_for(signer: str) -> str:
+    name, private = parse_cosigner(signer)
+    public = _public_bytes(private)
+    kid = cosigner_key_id(name, public)
+    return f"{name}+{kid.hex()}+{_b64(bytes([COSIGNATURE_V1]) + public)}"
+
+
+def parse_cosigner_vkey(vkey: str) -> tuple[str, bytes, bytes]:
+    """(name, key ID, public key) of a witness's verifier key (algorithm byte 0x04)."""
+    return _parse_public(vkey, COSIGNATURE_V1, cosigner_key_id)
+
+
+def _cosigned_message(text: str, timestamp: int) -> bytes:
+    return f"cosignature/v1\ntime {timestamp}\n".encode() + text.encode()
+
+
+def cosign(text: str, signer: str, timestamp: int) -> str:
+    """The cosignature line ("— <name> <base64>\\n") of checkpoint text `text` at `timestamp`
+    (seconds since the epoch)."""
+    _check_text(text)
+    if not isinstance(timestamp, int) or not 0 <= timestamp < 2**63:
+        raise NoteError("cosignature: the timestamp must be a non-negative 63-bit integer")
+    name, private = parse_cosigner(signer)
+    kid = cosigner_key_id(name, _public_bytes(private))
+    signature = private.sign(_cosigned_message(text, timestamp))
+    return f"{DASH}{name} {_b64(kid + timestamp.to_bytes(8, 'big') + signature)}\n"
+
+
+def open_cosignature(note: str, vkey: str) -> int:
+    """The timestamp of the valid cosignature by the witness key `vkey` on `note` (a signed
+    checkpoint carrying it among its signature lines); NoteError when there is none, or it
+    does not verify."""
+    name, kid, public = parse_cosigner_vkey(vkey)
+    text, signatures = _split(note)
+    mine = [sig for signer, sig in signatures if signer == name and sig[:KEY_ID_SIZE] == kid]
+    if not mine:
+        raise NoteError(f"no cosignature by {name}+{kid.hex()}")
+    key = Ed25519PublicKey.from_public_bytes(public)
+    for sig in mine:
+        if len(sig) != KEY_ID_SIZE + 8 + SIGNATURE_SIZE:
+            raise NoteError(f"bad cosignature by {name}+{kid.hex()}: wrong length")
+        timestamp = int.from_bytes(sig[KEY_ID_SIZE : KEY_ID_SIZE + 8], "big")
+        try:
+            key.verify(sig[KEY_ID_SIZE + 8 :], _cosigned_message(text, timestamp))
+        except InvalidSignature:
+            raise NoteError(f"bad cosignature by {name}+{kid.hex()}") from None
+        return timestamp
+    raise NoteError(f"no cosignature by {name}+{kid.hex()}")  # pragma: no cover

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 
 from django.conf import settings
 from django.contrib.auth.models import User
@@ -10,10 +11,10 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 # tasks imports this module too; both are complete by the time either is called.
-from audit import keys, merkle, note, record, sealer, tasks, tree
+from audit import keys, merkle, note, publish, record, sealer, tasks, tree
 from audit.log import Actor, actor_label
 from audit.models import Alert, ChainVerification, Checkpoint
-from audit.verification import verify_log
+from audit.verification import Trusted, verify_log
 from core import jobs, queueing
 from core.errors import ApplicationError, invalid, not_found
 
@@ -61,7 +62,9 @@ def verification_run(*, verification_id: int) -> ChainVerification:
     return _store_report(verification)
 
 
-def verification_run_now(*, requested_by: str, vkey: str | None = None) -> ChainVerification:
+def verification_run_now(
+    *, requested_by: str, vkey: str | None = None, trusted: Sequence[Trusted] = ()
+) -> ChainVerification:
     """Verify at once in this process (the `audit_verify` command, the daily task) and keep
     the result. `vkey`: check checkpoint signatures against this verifier key instead of the
     server's own. The row shows the verification running meanwhile; its event is the result's
@@ -74,7 +77,7 @@ def verification_run_now(*, requested_by: str, vkey: str | None = None) -> Chain
         heartbeat_at=now,
         attempts=1,
     )
-    return _store_report(verification, vkey)
+    return _store_report(verification, vkey, trusted)
 
 
 def verification_scheduled() -> ChainVerification:
@@ -94,12 +97,14 @@ def verification_scheduled() -> ChainVerification:
     return verification
 
 
-def _store_report(verification: ChainVerification, vkey: str | None = None) -> ChainVerification:
+def _store_report(
+    verification: ChainVerification, vkey: str | None = None, trusted: Sequence[Trusted] = ()
+) -> ChainVerification:
     """Verify the log (a long read, outside any transaction), then keep the result with its
     event: `audit.verification_finished` (ok or not, with the first problem and the counts) or
     `audit.verification_failed` when the verification could not run."""
     try:
-        report = verify_log(vkey=vkey, job=verification.pk)
+        report = verify_log(vkey=vkey, job=verification.pk, trusted=trusted)
     except Exception as exc:
         with transaction.atomic():
             verification.status = ChainVerification.Status.FAILED
@@ -138,6 +143,7 @@ def _store_report(verification: ChainVerification, vkey: str | None = None) -> C
                 "events_checked": report.count,
                 "last_seq": report.last_seq,
                 "checkpoints_checked": report.checkpoints,
+                "trusted_checkpoints": [t.label for t in trusted],
             },
         )
     return verification
@@ -215,12 +221,21 @@ def _check_extension(stored: tree.StoredTree, previous: Checkpoint, size: int, r
         raise tree.TreeError(f"size {size} is not consistent with checkpoint {previous.tree_size}")
 
 
+def checkpoint_publish(*, checkpoint: Checkpoint) -> list[publish.Problem]:
+    """Publish a committed checkpoint outside the database (the mirror, the witnesses); each
+    problem is an alert too."""
+    problems = publish.published(checkpoint)
+    for problem in problems:
+        alert_raise(kind=problem.kind, scope=problem.scope, message=problem.message)
+    return problems
+
+
 def _store_checkpoint(size: int, root: bytes, signer: str) -> Checkpoint:
     signed = note.sign(note.checkpoint_text(settings.AUDIT_ORIGIN, size, root), signer)
     _, key_id, _ = note.parse_vkey(note.vkey_for(signer))
     # Checkpoints are not themselves events of the log: the table is append-only and signed,
     # and an event per checkpoint would make the log grow forever by signing it.
-    return Checkpoint.objects.create(
+    checkpoint = Checkpoint.objects.create(
         tree_size=size,
         root=root.hex(),
         origin=settings.AUDIT_ORIGIN,
@@ -228,6 +243,8 @@ def _store_checkpoint(size: int, root: bytes, signer: str) -> Checkpoint:
         note=signed,
         created_at=timezone.now(),
     )
+    transaction.on_commit(lambda: checkpoint_publish(checkpoint=checkpoint))
+    return checkpoint
 
 
 def alert_raise(*, kind: str, message: str, scope: str = "") -> Alert:

@@ -1,19 +1,28 @@
-"""Verifying the whole log: chain, Merkle leaves, checkpoints, signatures.
+"""Verifying the whole log: chain, hashes, Merkle roots, checkpoints, signatures, and
+checkpoints kept outside the database (trusted).
 
-One streaming pass in sequence order. For each event: its hash over its canonical text, its
-link to the event before, its time not earlier than the one before, and its Merkle leaf against
-the leaf sealed for it (which names an event altered after sealing even when the chain was
-rehashed around it). At each checkpoint's size: the Merkle root recomputed from the events
-must be the signed one. Every checkpoint's signature is checked against the public key, and
-successive checkpoints must be consistent. The first failure is reported, precisely.
+One pass in sequence order, in aligned blocks of BLOCK events. For each block, in tight loops:
+every event's hash over its canonical text (its Merkle leaf, for format 2), every link to the
+event before, times that never go back; then the block's subtree root, which must be the
+node the stored tree keeps for it. At each checkpoint's size (signed or trusted) the Merkle
+root recomputed from the events must be the signed one. Every checkpoint's signature is checked
+against the public key, and successive checkpoints, and each trusted checkpoint and the latest
+signed one, must be consistent (RFC 6962 proofs from the stored tree). The first failure is
+reported, precisely, with the event (or stored node) that is actually wrong.
+
+On PostgreSQL the database writes each event's canonical text (the same bytes audit.canonical
+builds: a test holds them equal) so that the verifier only hashes; a wrong text could only
+give a false alarm, never hide a change, since every text must hash to what was sealed.
 """
 
 from __future__ import annotations
 
 import hashlib
 import itertools
-from collections.abc import Iterator
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from operator import le
+from typing import NamedTuple
 
 from django.db import connection
 
@@ -25,10 +34,14 @@ from audit.models import AuditEvent, ChainVerification, Checkpoint, MerkleNode
 from audit.tree import StoredTree, TreeError
 from core import jobs
 
+BLOCK_LEVEL = 12
+BLOCK = 1 << BLOCK_LEVEL  # events per block: a complete subtree of the Merkle tree
+
 
 @dataclass
 class Report:
-    """`problem`: altered, missing, out_of_order, broken_link, checkpoint, or "" when intact."""
+    """`problem`: altered, missing, out_of_order, broken_link, checkpoint, tree_altered,
+    rolled_back, or "" when intact."""
 
     ok: bool
     count: int
@@ -38,6 +51,7 @@ class Report:
     problem: str = ""
     message: str = ""
     checkpoints: int = 0
+    trusted: int = 0
 
 
 class Problem(Exception):
@@ -46,151 +60,415 @@ class Problem(Exception):
         self.seq, self.kind, self.message = seq, kind, message
 
 
-_PG_ROWS = """
-SELECT e.seq, to_char(e.time AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'), e.actor,
-       e.action, e.object_type, e.object_id, e.payload, e.prev_hash, e.hash, e.format,
-       to_char(e.recorded_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'), n.hash
+@dataclass(frozen=True)
+class Trusted:
+    """A checkpoint kept outside the database (by an auditor, a witness, the mirror), its
+    signature already checked: the log must still extend it."""
+
+    size: int
+    root: bytes
+    label: str
+
+
+class Row(NamedTuple):
+    seq: int
+    data: bytes  # 0x00 ‖ the canonical text as UTF-8: the input of its Merkle leaf
+    prev_hash: str
+    hash: str
+    format: int
+    time: str
+    recorded_at: str | None
+
+
+# --- reading -----------------------------------------------------------------------------------
+
+_TIME = """to_char({} AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')"""
+
+
+def _quoted(column: str) -> str:
+    """A column as a JSON string: PostgreSQL's to_json escapes as json.dumps(ensure_ascii=
+    False) does (the short escapes, \\u00XX for other control characters, in lowercase)."""
+    return f"to_json({column})::text"
+
+
+_FIELDS = " || ".join(
+    [
+        """'{"action":'""", _quoted("e.action"),
+        """',"actor":'""", _quoted("e.actor"),
+        """',"object_id":'""", _quoted("e.object_id"),
+        """',"object_type":'""", _quoted("e.object_type"),
+        """',"payload":'""", "e.payload",
+        """',"prev_hash":'""", _quoted("e.prev_hash"),
+    ]
+)  # fmt: skip
+_V1 = " || ".join(
+    [_FIELDS, """',"seq":'""", "e.seq::text", """',"time":'""", _quoted(_TIME.format("e.time")),
+     "'}'"]
+)  # fmt: skip
+_V2 = " || ".join(
+    [_FIELDS, """',"recorded_at":'""", _quoted(_TIME.format("e.recorded_at")), """',"seq":'""",
+     "e.seq::text", """',"time":'""", _quoted(_TIME.format("e.time")), """',"v":2}'"""]
+)  # fmt: skip
+_PG_ROWS = f"""
+SELECT e.seq,
+       '\\x00'::bytea || convert_to(CASE WHEN e.format = 1 THEN {_V1} ELSE {_V2} END, 'UTF8'),
+       e.prev_hash, e.hash, e.format, {_TIME.format("e.time")}, {_TIME.format("e.recorded_at")}
 FROM audit_auditevent e
-LEFT JOIN audit_merklenode n ON n.level = 0 AND n.index = e.seq - 1
 WHERE e.seq IS NOT NULL
 ORDER BY e.seq
-"""
+"""  # noqa: S608 (constant SQL)
 
 
-def _rows(chunk: int) -> Iterator[tuple]:
-    """(seq, time text, actor, action, type, id, payload, prev_hash, hash, format,
-    recorded_at text|None, sealed leaf|None), sealed events only, in seq order."""
+def canonical_texts_in_sql(limit: int | None = None) -> list[tuple[int, str]]:
+    """(seq, text) as PostgreSQL writes them for the verifier (for the test that holds them
+    byte-equal to audit.canonical's)."""
+    with connection.cursor() as cursor:
+        cursor.execute(_PG_ROWS + (f" LIMIT {int(limit)}" if limit else ""))
+        return [(row[0], bytes(row[1])[1:].decode()) for row in cursor.fetchall()]
+
+
+def _blocks() -> Iterator[list[Row]]:
+    """The sealed events in seq order, BLOCK at a time."""
     if connection.vendor == "postgresql":
         # A named (server-side) cursor streams the log instead of loading it.
         with connection.cursor() as cursor, cursor.connection.cursor(name="audit_verify") as rows:
-            rows.itersize = chunk
+            rows.itersize = BLOCK
             rows.execute(_PG_ROWS)
-            yield from rows
+            while block := rows.fetchmany(BLOCK):
+                yield [Row(r[0], bytes(r[1]), *r[2:]) for r in block]
         return
-    sealed = dict(MerkleNode.objects.filter(level=0).values_list("index", "hash"))
-    for row in iter_events(chunk_size=chunk):
-        leaf = sealed.get(row[0] - 1)
+    block = []
+    for row in iter_events(chunk_size=BLOCK):
         recorded = format_time(row[10]) if row[10] else None
-        yield (row[0], format_time(row[1]), *row[2:10], recorded, leaf)
+        data = b"\x00" + row_text(row).encode()
+        block.append(Row(row[0], data, row[7], row[8], row[9], format_time(row[1]), recorded))
+        if len(block) == BLOCK:
+            yield block
+            block = []
+    if block:
+        yield block
 
 
-def verify_log(*, vkey: str | None = None, chunk: int = 10_000, job: int | None = None) -> Report:
+# --- the pass ---------------------------------------------------------------------------------
+
+
+def verify_log(
+    *,
+    vkey: str | None = None,
+    job: int | None = None,
+    trusted: Sequence[Trusted] = (),
+) -> Report:
     """Verify everything; `vkey` is the checkpoint public key (default: this server's); `job`,
-    the ChainVerification whose heart beats while the pass runs."""
+    the ChainVerification whose heart beats while the pass runs; `trusted`, checkpoints kept
+    outside the database that the log must still extend."""
     # One consistent snapshot of events, nodes and checkpoints for the whole pass.
     with read_only_snapshot_with_writer() as (_, writer):
         beat = jobs.Heartbeat(writer, ChainVerification, job) if job else _no_beat
-        return _verify(vkey, chunk, beat)
+        return _verify(vkey, beat, list(trusted))
 
 
 def _no_beat(**columns) -> None:
     return None
 
 
-def _verify(vkey: str | None, chunk: int, beat) -> Report:
+def _verify(vkey: str | None, beat: Callable, trusted: list[Trusted]) -> Report:
     checkpoints = list(Checkpoint.objects.order_by("tree_size"))
-    state = {"count": 0, "seq": 0, "hash": GENESIS_HASH}
+    walk = Walk(checkpoints, trusted)
     try:
         _check_checkpoint_notes(checkpoints, vkey)
-        _walk(_rows(chunk), checkpoints, state, beat)
+        for block in _blocks():
+            walk.block(block)
+            beat()
+        walk.finish()
         _check_consistency(checkpoints)
+        _check_trusted_consistency(trusted, checkpoints)
     except Problem as problem:
         return Report(
             False,
-            state["count"],
-            state["seq"],
-            state["hash"],
+            walk.count,
+            walk.count,
+            walk.prev_hash,
             problem.seq,
             problem.kind,
             problem.message,
             len(checkpoints),
+            len(trusted),
         )
-    summary = f"OK: {state['count']} events, chain intact"
+    return Report(
+        True,
+        walk.count,
+        walk.count,
+        walk.prev_hash,
+        message=_summary(walk.count, checkpoints, trusted),
+        checkpoints=len(checkpoints),
+        trusted=len(trusted),
+    )
+
+
+def _summary(count: int, checkpoints: list[Checkpoint], trusted: list[Trusted]) -> str:
+    summary = f"OK: {count} events, chain intact"
     if checkpoints:
         latest = checkpoints[-1]
         summary += (
             f"; {len(checkpoints)} signed checkpoints verified, the latest at size "
             f"{latest.tree_size} with root {latest.root[:16]}…"
         )
-    return Report(
-        True,
-        state["count"],
-        state["seq"],
-        state["hash"],
-        message=summary,
-        checkpoints=len(checkpoints),
-    )
+    if trusted:
+        summary += f"; consistent with {len(trusted)} trusted checkpoint(s)"
+    return summary
 
 
-def _walk(rows: Iterator[tuple], checkpoints: list[Checkpoint], state: dict, beat) -> None:
-    """The hot loop (a million events): the common case costs two SHA-256 and one append for
-    a format-2 event (its hash is its leaf), three for format 1; anything unexpected goes to
-    _check_event, which names the problem."""
-    builder, pending = merkle.TreeBuilder(), list(checkpoints)
-    next_size = pending[0].tree_size if pending else -1
-    prev_hash, prev_time, expected, sha256 = GENESIS_HASH, "", 1, hashlib.sha256
-    # Events whose leaf differs from the one stored for them: which of the two was altered
-    # is told at the next signed root (see _check_root).
-    suspects: list[int] = []
-    try:
-        for row in rows:
-            seq, time, stored_prev, stored_hash, sealed = row[0], row[1], row[7], row[8], row[11]
-            data = row_text(row).encode()
-            leaf = sha256(b"\x00" + data).digest()
-            own = leaf.hex() if row[9] == 2 else sha256(data).hexdigest()
-            if (
-                seq != expected
-                or own != stored_hash
-                or stored_prev != prev_hash
-                or time < prev_time
-                or (row[9] == 2 and row[10] > time)
-            ):
-                _check_event(row, expected, own, prev_hash, prev_time)
-            if sealed is not None and bytes(sealed) != leaf:
-                suspects.append(seq)
-            builder.add(leaf)
-            prev_hash, prev_time, expected = stored_hash, time, expected + 1
-            if not expected & 0xFFFF:  # every 65,536 events
-                beat()
-            while expected - 1 == next_size:
-                _check_root(pending.pop(0), builder.root(), suspects)
-                suspects = []
-                next_size = pending[0].tree_size if pending else -1
-    finally:
-        state.update(count=expected - 1, seq=expected - 1, hash=prev_hash)
-    if pending:
-        cp = pending[0]
-        raise Problem(
-            expected,
-            "missing",
-            f"the signed checkpoint of size {cp.tree_size} covers events #{expected}–"
-            f"#{cp.tree_size}, which are missing from the log",
+@dataclass
+class Walk:
+    """The verifier's state between blocks."""
+
+    checkpoints: list[Checkpoint]
+    trusted: list[Trusted]
+    count: int = 0
+    prev_hash: str = GENESIS_HASH
+    prev_time: str = ""
+    builder: merkle.TreeBuilder = field(default_factory=merkle.TreeBuilder)
+    # Roots to check, by size: (size, what) for signed and trusted checkpoints.
+    pending: list = field(default_factory=list)
+    # The stored tree's nodes at the block level and above, and the stored nodes, as (level,
+    # index), that the events do not give: which of the two was altered is told at the next
+    # signed root.
+    stored: dict[tuple[int, int], bytes] = field(default_factory=dict)
+    suspects: list[tuple[int, int]] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        self.pending = sorted(
+            [(c.tree_size, c) for c in self.checkpoints] + [(t.size, t) for t in self.trusted],
+            key=lambda item: item[0],
         )
-    if suspects:
-        seq = suspects[0]
+        nodes = MerkleNode.objects.filter(level__gte=BLOCK_LEVEL)
+        rows = nodes.values_list("level", "index", "hash")
+        self.stored = {(level, index): bytes(h) for level, index, h in rows}
+
+    # --- one block ---
+
+    def block(self, rows: list[Row]) -> None:
+        start = self.count + 1
+        if rows[0].seq != start or rows[-1].seq != start + len(rows) - 1:
+            _find_gap(rows, start)
+        sha256 = hashlib.sha256
+        leaves = [sha256(row.data).digest() for row in rows]
+        self._check_block(rows, leaves)
+        if len(rows) == BLOCK and (start - 1) % BLOCK == 0:
+            self._add_whole_block(leaves, (start - 1) >> BLOCK_LEVEL)
+        else:
+            self._add_leaves(leaves, start)
+        self.count += len(rows)
+        self.prev_hash, self.prev_time = rows[-1].hash, rows[-1].time
+
+    def _check_block(self, rows: list[Row], leaves: list[bytes]) -> None:
+        """Hashes, links and times of a whole block at once; _check_event names the first
+        problem when something is off."""
+        hashes = [row.hash for row in rows]
+        own = [
+            leaf.hex() if row.format == 2 else hashlib.sha256(memoryview(row.data)[1:]).hexdigest()
+            for row, leaf in zip(rows, leaves, strict=True)
+        ]
+        times = [row.time for row in rows]
+        recorded = [(row.recorded_at, row.time) for row in rows if row.format == 2]
+        if (
+            own != hashes
+            or rows[0].prev_hash != self.prev_hash
+            or [row.prev_hash for row in rows[1:]] != hashes[:-1]
+            or not all(map(le, [self.prev_time, *times[:-1]], times))
+            or not all(r <= t for r, t in recorded)
+        ):
+            prev_hash, prev_time = self.prev_hash, self.prev_time
+            for row, mine in zip(rows, own, strict=True):
+                try:
+                    _check_event(row, mine, prev_hash, prev_time)
+                except Problem:
+                    # The report counts the events verified before the first bad one.
+                    self.count, self.prev_hash = row.seq - 1, prev_hash
+                    raise
+                prev_hash, prev_time = row.hash, row.time
+
+    def _add_whole_block(self, leaves: list[bytes], index: int) -> None:
+        root = merkle.subtree_root(leaves)
+        end = self.count + BLOCK
+        inside = [(size, what) for size, what in self.pending if size < end]
+        for size, what in inside:  # checkpoints within the block: their roots from its leaves
+            self._check_root(size, what, self._root_within(leaves, size - self.count))
+        above = self.builder.add_subtree(root, BLOCK_LEVEL)
+        for level, i, h in [(BLOCK_LEVEL, index, root), *above]:
+            stored = self.stored.get((level, i))
+            if stored is not None and stored != h:
+                self.suspects.append((level, i))
+        for size, what in [(s, w) for s, w in self.pending if s == end]:
+            self._check_root(size, what, self.builder.root())
+        self._pop_pending(end)
+
+    def _root_within(self, leaves: list[bytes], k: int) -> bytes:
+        """The root of the tree up to `k` leaves into the block being added."""
+        builder = self.builder.copy()
+        for level, index in merkle.decompose(k):
+            part = leaves[index << level : (index + 1) << level]
+            builder.add_subtree(merkle.subtree_root(part), level)
+        return builder.root()
+
+    def _add_leaves(self, leaves: list[bytes], start: int) -> None:
+        """A block that is not a whole aligned one (the log's last): leaf by leaf, each
+        against the leaf stored for it."""
+        stored = dict(
+            MerkleNode.objects.filter(
+                level=0, index__gte=start - 1, index__lt=start - 1 + len(leaves)
+            ).values_list("index", "hash")
+        )
+        for offset, leaf in enumerate(leaves):
+            kept = stored.get(start - 1 + offset)
+            if kept is not None and bytes(kept) != leaf:
+                self.suspects.append((0, start - 1 + offset))
+            self.builder.add(leaf)
+            size = start + offset
+            while self.pending and self.pending[0][0] == size:
+                self._check_root(size, self.pending[0][1], self.builder.root())
+                self.pending.pop(0)
+
+    def _pop_pending(self, size: int) -> None:
+        self.pending = [(s, w) for s, w in self.pending if s > size]
+
+    # --- roots ---
+
+    def _check_root(self, size: int, what, root: bytes) -> None:
+        if isinstance(what, Trusted):
+            if root != what.root:
+                raise Problem(
+                    size,
+                    "rolled_back",
+                    f"the log is not consistent with the trusted checkpoint {what.label} (size "
+                    f"{size}): its first {size} events give the root {root.hex()[:16]}…, not "
+                    f"{what.root.hex()[:16]}…: the log was rewritten or rolled back",
+                )
+            return
+        self._settle_suspects(what, root.hex() == what.root)
+        if root.hex() != what.root:
+            raise Problem(
+                size,
+                "checkpoint",
+                f"the events up to #{size} do not give the signed checkpoint's Merkle root "
+                f"({what.root[:16]}…): the log was rewritten",
+            )
+
+    def _settle_suspects(self, checkpoint: Checkpoint, intact: bool) -> None:
+        """Stored leaves or block nodes that the events do not give: if the events still give
+        the signed root, the stored tree was altered (name the node); if not, the first event
+        whose leaf differs from the one sealed for it was."""
+        suspects = [s for s in self.suspects if _first_seq(s) <= checkpoint.tree_size]
+        if not suspects:
+            return
+        seq, node = _culprit(suspects[0])
+        if intact:
+            raise Problem(
+                seq,
+                "tree_altered",
+                f"the stored Merkle {node} was altered: the events are intact (their hashes, "
+                f"links and the signed root of checkpoint {checkpoint.tree_size} agree)",
+            )
         raise Problem(
             seq,
             "altered",
-            f"event #{seq} differs from the Merkle leaf stored for it: the event or the stored "
-            "leaf was changed after sealing (no signed checkpoint covers it yet to tell which)",
+            f"event #{seq} differs from the leaf sealed for it: it was changed after it was "
+            "sealed into the Merkle tree",
         )
 
+    def finish(self) -> None:
+        checkpoints = [(s, w) for s, w in self.pending if isinstance(w, Checkpoint)]
+        if checkpoints:
+            size = checkpoints[0][0]
+            raise Problem(
+                self.count + 1,
+                "missing",
+                f"the signed checkpoint of size {size} covers events #{self.count + 1}–#{size}, "
+                "which are missing from the log",
+            )
+        trusted = [w for _, w in self.pending if isinstance(w, Trusted)]
+        if trusted:
+            t = trusted[0]
+            raise Problem(
+                self.count + 1,
+                "rolled_back",
+                f"the log has {self.count} events, but the trusted checkpoint {t.label} covers "
+                f"{t.size}: events were removed (the log was rolled back)",
+            )
+        if self.suspects:
+            seq, node = _culprit(self.suspects[0])
+            raise Problem(
+                seq,
+                "altered",
+                f"event #{seq} differs from the {node} stored for it: the event or the stored "
+                "tree was changed after sealing (no signed checkpoint covers it yet to tell which)",
+            )
 
-def _check_event(row: tuple, expected: int, own: str, prev_hash: str, prev_time: str) -> None:
-    seq, time, stored_prev, stored_hash = row[0], row[1], row[7], row[8]
-    if seq != expected:
-        gap = f"#{expected}" if seq == expected + 1 else f"#{expected}–#{seq - 1}"
-        raise Problem(
-            expected,
-            "missing",
-            f"event {gap} is missing: the log jumps from #{expected - 1} to #{seq}",
-        )
-    if own != stored_hash:
+
+def _first_seq(suspect: tuple[int, int]) -> int:
+    """The first event under a stored node (level, index)."""
+    level, index = suspect
+    return (index << level) + 1
+
+
+def _culprit(suspect: tuple[int, int]) -> tuple[int, str]:
+    """(the first event concerned, the stored node that differs), by looking closer: a block
+    is searched leaf by leaf, then level by level, for the first stored node that differs."""
+    level, index = suspect
+    if level == 0:
+        return index + 1, f"leaf of event #{index + 1}"
+    if level > BLOCK_LEVEL:
+        return _first_seq(suspect), f"node L{level}#{index}"
+    first = index << BLOCK_LEVEL
+    rows = AuditEvent.objects.filter(seq__gt=first, seq__lte=first + BLOCK).order_by("seq")
+    leaves = [merkle.leaf_hash(event.canonical.encode()) for event in rows]
+    stored = _stored_nodes(first)
+    level = leaves
+    for depth in range(BLOCK_LEVEL + 1):
+        base = first >> depth
+        for offset, h in enumerate(level):
+            kept = stored.get((depth, base + offset))
+            if kept is not None and kept != h:
+                seq = first + (offset << depth) + 1
+                what = f"leaf of event #{seq}" if depth == 0 else f"node L{depth}#{base + offset}"
+                return seq, what
+        it = iter(level)
+        level = [merkle.node_hash(a, b) for a, b in zip(it, it, strict=False)]
+    return first + 1, f"node L{BLOCK_LEVEL}#{index}"
+
+
+def _stored_nodes(first: int) -> dict[tuple[int, int], bytes]:
+    nodes = {}
+    for depth in range(BLOCK_LEVEL + 1):
+        start = first >> depth
+        for index, h in MerkleNode.objects.filter(
+            level=depth, index__gte=start, index__lt=start + (BLOCK >> depth)
+        ).values_list("index", "hash"):
+            nodes[depth, index] = bytes(h)
+    return nodes
+
+
+def _find_gap(rows: list[Row], start: int) -> None:
+    expected = start
+    for row in rows:
+        if row.seq != expected:
+            gap = f"#{expected}" if row.seq == expected + 1 else f"#{expected}–#{row.seq - 1}"
+            raise Problem(
+                expected,
+                "missing",
+                f"event {gap} is missing: the log jumps from #{expected - 1} to #{row.seq}",
+            )
+        expected += 1
+
+
+def _check_event(row: Row, own: str, prev_hash: str, prev_time: str) -> None:
+    seq = row.seq
+    if own != row.hash:
         raise Problem(
             seq, "altered", f"event #{seq} was altered: its stored hash does not match its contents"
         )
-    if stored_prev != prev_hash:
-        linked = AuditEvent.objects.filter(hash=stored_prev).values_list("seq", flat=True).first()
+    if row.prev_hash != prev_hash:
+        linked = AuditEvent.objects.filter(hash=row.prev_hash).values_list("seq", flat=True).first()
         if linked is not None:
             raise Problem(
                 seq,
@@ -202,44 +480,21 @@ def _check_event(row: tuple, expected: int, own: str, prev_hash: str, prev_time:
             "broken_link",
             f"event #{seq} does not link to event #{seq - 1}: prev_hash matches no event",
         )
-    if time < prev_time:
-        raise Problem(
-            seq, "out_of_order", f"event #{seq}'s time {time} is earlier than event #{seq - 1}'s"
-        )
-    raise Problem(
-        seq, "out_of_order", f"event #{seq} was recorded at {row[10]}, after it was sealed ({time})"
-    )
-
-
-def _check_root(checkpoint: Checkpoint, root: bytes, suspects: list[int]) -> None:
-    """The events up to a checkpoint's size must give its signed root. Where some events'
-    stored leaves differ from their recomputed ones, the root decides who was altered: if the
-    events still give the signed root, the stored leaves were; if not, the first such event."""
-    if root.hex() == checkpoint.root:
-        if suspects:
-            seq = suspects[0]
-            raise Problem(
-                seq,
-                "tree_altered",
-                f"the stored Merkle leaf of event #{seq} was altered: the event itself is "
-                f"intact (its hash, its link and the signed root of checkpoint "
-                f"{checkpoint.tree_size} agree with it)",
-            )
-        return
-    if suspects:
-        seq = suspects[0]
+    if row.time < prev_time:
         raise Problem(
             seq,
-            "altered",
-            f"event #{seq} differs from the leaf sealed for it: it was changed after it was "
-            "sealed into the Merkle tree",
+            "out_of_order",
+            f"event #{seq}'s time {row.time} is earlier than event #{seq - 1}'s",
         )
-    raise Problem(
-        checkpoint.tree_size,
-        "checkpoint",
-        f"the events up to #{checkpoint.tree_size} do not give the signed checkpoint's "
-        f"Merkle root ({checkpoint.root[:16]}…): the log was rewritten",
-    )
+    if row.format == 2 and row.recorded_at > row.time:
+        raise Problem(
+            seq,
+            "out_of_order",
+            f"event #{seq} was recorded at {row.recorded_at}, after it was sealed ({row.time})",
+        )
+
+
+# --- signatures and proofs ----------------------------------------------------------------------
 
 
 def _check_checkpoint_notes(checkpoints: list[Checkpoint], vkey: str | None) -> None:
@@ -266,21 +521,41 @@ def _check_checkpoint_notes(checkpoints: list[Checkpoint], vkey: str | None) -> 
 
 
 def _check_consistency(checkpoints: list[Checkpoint]) -> None:
+    """Successive checkpoints, proven consistent from the stored tree. The events already gave
+    every signed root, so a failure here is damage to the stored tree."""
     tree = StoredTree()
     for old, new in itertools.pairwise(checkpoints):
-        try:
-            proof = tree.consistency_proof(old.tree_size, new.tree_size)
-        except TreeError as exc:
-            raise Problem(
-                new.tree_size,
-                "checkpoint",
-                f"cannot prove checkpoints {old.tree_size}→{new.tree_size} consistent: {exc}",
-            ) from None
-        if not merkle.verify_consistency(
-            old.tree_size, new.tree_size, bytes.fromhex(old.root), bytes.fromhex(new.root), proof
-        ):
-            raise Problem(
-                new.tree_size,
-                "checkpoint",
-                f"checkpoints of sizes {old.tree_size} and {new.tree_size} are not consistent",
-            )
+        _prove(tree, old.tree_size, bytes.fromhex(old.root), new, f"checkpoint {old.tree_size}")
+
+
+def _check_trusted_consistency(trusted: list[Trusted], checkpoints: list[Checkpoint]) -> None:
+    """Each trusted checkpoint and the latest signed one: the RFC 6962 consistency proof a
+    light client would check, from the stored tree."""
+    if not checkpoints:
+        return
+    tree, latest = StoredTree(), checkpoints[-1]
+    for t in trusted:
+        if t.size <= latest.tree_size:
+            _prove(tree, t.size, t.root, latest, f"trusted checkpoint {t.label}")
+
+
+def _prove(tree: StoredTree, old_size: int, old_root: bytes, new: Checkpoint, name: str) -> None:
+    try:
+        proof = tree.consistency_proof(old_size, new.tree_size)
+    except TreeError as exc:
+        raise Problem(
+            new.tree_size,
+            "tree_altered",
+            f"cannot prove {name} and checkpoint {new.tree_size} consistent from the stored "
+            f"tree ({exc}); the events themselves give every signed root",
+        ) from None
+    if not merkle.verify_consistency(
+        old_size, new.tree_size, old_root, bytes.fromhex(new.root), proof
+    ):
+        raise Problem(
+            new.tree_size,
+            "tree_altered",
+            f"the stored tree does not prove {name} (size {old_size}) and checkpoint "
+            f"{new.tree_size} consistent, though the events give both roots: the stored tree "
+            "was altered",
+        )

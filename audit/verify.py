@@ -57,6 +57,7 @@ import sys
 import zipfile
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any, TypeVar
 
@@ -84,9 +85,10 @@ class UsageError(Exception):
     """The verifier cannot run: no such bundle or file, or an unreadable key (exit status 2)."""
 
 
-def verify_bundle(path: str | Path, vkey: str) -> str:
+def verify_bundle(path: str | Path, vkey: str, *, trusted: Sequence[TrustedCheckpoint] = ()) -> str:
     """The `OK: …` line if the bundle at `path` verifies against the verifier key string
-    `vkey`; raises VerifyError naming the first problem, UsageError if it cannot check."""
+    `vkey` (and extends every `trusted` checkpoint); raises VerifyError naming the first
+    problem, UsageError if it cannot check."""
     try:
         name, key_id, _ = note.parse_vkey(vkey)
     except note.NoteError as exc:
@@ -95,7 +97,7 @@ def verify_bundle(path: str | Path, vkey: str) -> str:
         origin, size, root = _check_checkpoint(bundle.read_checkpoint(), vkey)
         try:
             with bundle.open_events() as events:
-                count, computed = _check_events(events)
+                count, computed, roots = _check_events(events, {t.size for t in trusted})
         except zipfile.BadZipFile as exc:
             raise VerifyError(f"{EVENTS}: the zip archive is damaged ({exc})") from None
     if count != size:
@@ -105,10 +107,75 @@ def verify_bundle(path: str | Path, vkey: str) -> str:
             f"Merkle root {computed.hex()} of the {count} events does not match the "
             f"checkpoint's {root.hex()}"
         )
+    _check_trusted(trusted, origin, count, roots)
+    kept = f"; extends {len(trusted)} trusted checkpoint(s)" if trusted else ""
     return (
         f"OK: {count} events, chain intact, Merkle root {root.hex()[:16]}… matches checkpoint "
-        f"{origin} size {size} signed by {name}+{key_id.hex()}"
+        f"{origin} size {size} signed by {name}+{key_id.hex()}{kept}"
     )
+
+
+# ---------------------------------------------------------------------- trusted checkpoints
+
+
+@dataclass(frozen=True)
+class TrustedCheckpoint:
+    """A signed checkpoint kept outside the server (by an auditor, a witness, the mirror)."""
+
+    label: str
+    origin: str
+    size: int
+    root: bytes
+
+
+def read_trusted(path: str | Path, vkey: str) -> list[TrustedCheckpoint]:
+    """The checkpoints at `path`, each signed by `vkey`: a signed note file, a directory of
+    them (the checkpoint mirror, AUDIT_CHECKPOINT_MIRROR), or a JSON Lines file of
+    {"size", "note"}. UsageError if there is nothing to read; VerifyError naming the file if a
+    signature does not check out."""
+    path = Path(path)
+    if path.is_dir():
+        notes = [
+            (p.name, p.read_text(encoding="utf-8")) for p in sorted(path.iterdir()) if p.is_file()
+        ]
+    elif path.is_file() and path.suffix == ".jsonl":
+        notes = [
+            (f"{path.name}:{n}", json.loads(line)["note"])
+            for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1)
+            if line.strip()
+        ]
+    elif path.is_file():
+        notes = [(path.name, path.read_text(encoding="utf-8"))]
+    else:
+        raise UsageError(f"{path}: no such checkpoint file or directory")
+    if not notes:
+        raise UsageError(f"{path}: no checkpoint in it")
+    found = []
+    for label, signed in notes:
+        try:
+            origin, size, root = note.parse_checkpoint(note.open_note(signed, vkey))
+        except note.NoteError as exc:
+            raise VerifyError(f"trusted checkpoint {label}: {exc}") from None
+        found.append(TrustedCheckpoint(label, origin, size, root))
+    return found
+
+
+def _check_trusted(
+    trusted: Sequence[TrustedCheckpoint], origin: str, count: int, roots: dict[int, bytes]
+) -> None:
+    for t in trusted:
+        if t.origin != origin:
+            raise VerifyError(f"trusted checkpoint {t.label} is of log {t.origin}, not {origin}")
+        if t.size > count:
+            raise VerifyError(
+                f"trusted checkpoint {t.label} covers {t.size} events, but this log has only "
+                f"{count}: it was rolled back (or this copy is older than what you trust)"
+            )
+        if roots[t.size] != t.root:
+            raise VerifyError(
+                f"not consistent with trusted checkpoint {t.label}: the first {t.size} events "
+                f"give the root {roots[t.size].hex()[:16]}…, not {t.root.hex()[:16]}…"
+            )
 
 
 # ---------------------------------------------------------------------------- checkpoint
@@ -138,11 +205,12 @@ def _open_checkpoint(signed: str, vkey: str) -> tuple[str, int, bytes]:
 # -------------------------------------------------------------------------------- events
 
 
-def _check_events(lines: IO[bytes]) -> tuple[int, bytes]:
-    """(number of events, Merkle root over them), streaming; VerifyError at the first bad
-    event."""
+def _check_events(lines: IO[bytes], at: set[int] = frozenset()) -> tuple[int, bytes, dict]:
+    """(number of events, Merkle root over them, {size: root} for the sizes `at`), streaming;
+    VerifyError at the first bad event."""
     builder = merkle.TreeBuilder()
     prev_hash = GENESIS_HASH
+    roots = {0: merkle.EMPTY_ROOT} if 0 in at else {}
     for number, raw in enumerate(lines, 1):
         seq, canonical, claimed = _parse_line(raw, number)
         expected = builder.size + 1
@@ -155,7 +223,9 @@ def _check_events(lines: IO[bytes]) -> tuple[int, bytes]:
         _check_event(seq, canonical, claimed, prev_hash)
         builder.append(merkle.leaf_hash(canonical.encode("utf-8")))
         prev_hash = claimed
-    return builder.size, builder.root()
+        if builder.size in at:
+            roots[builder.size] = builder.root()
+    return builder.size, builder.root(), roots
 
 
 def _parse_line(raw: bytes, number: int) -> tuple[int, str, str]:
@@ -493,14 +563,25 @@ def read_key(value: str) -> str:
     return value.strip()
 
 
-def verify_path(path: str | Path, vkey: str, *, decision: str | None = None) -> str:
+def verify_path(
+    path: str | Path,
+    vkey: str,
+    *,
+    decision: str | None = None,
+    trusted: Sequence[TrustedCheckpoint] = (),
+) -> str:
     """Verify the decision proof or the bundle at `path` (see the module docstring)."""
     body = read_proof(Path(path))
     if body is not None:
+        if trusted:
+            raise UsageError(
+                "--trusted applies to a bundle (the whole log), not to a decision proof; "
+                "a witness (python -m audit.witness) checks a live log against what it trusts"
+            )
         return verify_proof(body, vkey, decision=decision)
     if decision is not None:
         raise UsageError("--decision applies to a decision proof (.json), not to a bundle")
-    return verify_bundle(path, vkey)
+    return verify_bundle(path, vkey, trusted=trusted)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -519,9 +600,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument(
         "--decision", metavar="ID", help="proofs: every event must belong to this decision"
     )
+    parser.add_argument(
+        "--trusted",
+        metavar="CHECKPOINT",
+        action="append",
+        default=[],
+        help="bundles: a signed checkpoint you kept (a note file, a directory of them, or a "
+        ".jsonl mirror) that the log must still extend; repeatable",
+    )
     args = parser.parse_args(argv)  # exits with status 2 on bad usage
     try:
-        line = verify_path(args.path, read_key(args.key), decision=args.decision)
+        vkey = read_key(args.key)
+        trusted = [t for path in args.trusted for t in read_trusted(path, vkey)]
+        line = verify_path(args.path, vkey, decision=args.decision, trusted=trusted)
     except UsageError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

@@ -362,6 +362,14 @@ AUDIT_SIGNING_KEY = os.environ.get("OVERSIGHT_SIGNING_KEY", "")
 AUDIT_SIGNING_KEY_FILE = Path(
     os.environ.get("OVERSIGHT_SIGNING_KEY_FILE", DATA_DIR / "audit-signing.key")
 )
+# Publishing checkpoints outside the database. Each new one is written to the mirror
+# AUDIT_CHECKPOINT_MIRROR (a directory, one signed note per checkpoint, or a .jsonl file; on
+# shared storage in production; "off" turns it off), and POSTed to each witness in
+# AUDIT_WITNESS_URLS (C2SP tlog-witness add-checkpoint). Cosignatures are kept when they are
+# signed by a key in AUDIT_WITNESS_KEYS (the witnesses' vkeys).
+AUDIT_CHECKPOINT_MIRROR = os.environ.get("AUDIT_CHECKPOINT_MIRROR") or str(DATA_DIR / "checkpoints")
+AUDIT_WITNESS_URLS = envlist("AUDIT_WITNESS_URLS")
+AUDIT_WITNESS_KEYS = envlist("AUDIT_WITNESS_KEYS")
 # Sealing: events are recorded staged in their change's transaction and sealed into the log by
 # one sealer. AUDIT_SEAL_INLINE seals in-process right after each commit (the default with
 # SQLite, where no sealer process runs); production runs `manage.py audit_sealer`. An alert is

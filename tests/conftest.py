@@ -90,9 +90,11 @@ def signer() -> str:
 
 @pytest.fixture(autouse=True)
 def _signing_key(settings, signer, tmp_path):
-    """A checkpoint key for every test, and exports written to the test's own directory."""
+    """A checkpoint key for every test; exports and the checkpoint mirror in the test's own
+    directory."""
     settings.AUDIT_SIGNING_KEY = signer
     settings.EXPORT_DIR = tmp_path / "exports"
+    settings.AUDIT_CHECKPOINT_MIRROR = str(tmp_path / "checkpoints")
 
 
 @pytest.fixture(autouse=True)

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import pytest
+from django.conf import settings
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.test import Client
 from django.utils import timezone
@@ -23,6 +24,7 @@ from openapi_core import OpenAPI
 from openapi_core.testing import MockRequest, MockResponse
 
 from appeals.models import Appeal
+from audit import note, witness
 from audit.models import Checkpoint
 from audit.services import alert_raise, checkpoint_sign
 from models_registry import services as registry
@@ -52,6 +54,7 @@ class World:
     capture: Callable
     model_id: int
     ids: dict[str, int] = field(default_factory=dict)
+    cosigner: str = ""  # the private key of the one witness the log knows
 
     def client(self, who: str | None):
         if who == "service":
@@ -64,6 +67,12 @@ class World:
     def sign(self) -> None:
         checkpoint_sign()
         self.ids["size"] = Checkpoint.objects.order_by("-tree_size").first().tree_size
+
+    def cosign(self) -> str:
+        """The cosignature line of the one witness this world's log knows."""
+        checkpoint = Checkpoint.objects.get(tree_size=self.ids["size"])
+        text = note.open_note(checkpoint.note, note.vkey_for(settings.AUDIT_SIGNING_KEY))
+        return witness.cosign(text, self.cosigner)
 
     def final(self) -> dict:
         """A decision the model settled alone (made so once), to issue codes and appeal."""
@@ -104,13 +113,15 @@ class World:
 
 @pytest.fixture
 def world(tiny_model, tiny_artifact, service, alice, bob, carol, dave, erin, frank,
-          django_capture_on_commit_callbacks) -> World:  # fmt: skip
+          django_capture_on_commit_callbacks, settings) -> World:  # fmt: skip
     registry.policy_update(model=tiny_model, changes={"review_all": True}, actor=erin)
     ingested = reviews.decisions_ingest(items=[item(n) for n in range(1, 9)], actor=service.user)
     users = {u.username: u for u in (alice, bob, carol, dave, erin, frank)}
     w = World(users, service, [x.decision.pk for x in ingested], tiny_artifact,
               django_capture_on_commit_callbacks, tiny_model.pk)  # fmt: skip
     w.ids["alert"] = alert_raise(kind="test", message="Something to look at.").pk
+    w.cosigner = note.generate_cosigner("witness.example.org/cases")
+    settings.AUDIT_WITNESS_KEYS = [note.cosigner_vkey_for(w.cosigner)]
     return w
 
 
@@ -167,6 +178,12 @@ MODEL = {
 }
 M, D, T = "/api/v1/models", "/api/v1/decisions", "/api/v1/review-tasks"
 A, X = "/api/v1/audit", "/api/v1/exports"
+COSIGN = f"{A}/checkpoints/{{size}}/cosignatures/"
+
+
+def size(w: World) -> dict:
+    return {"size": w.ids["size"]}
+
 
 CASES = [
     # the audit trail, before any checkpoint is signed
@@ -183,6 +200,10 @@ CASES = [
     get(f"{A}/proofs/consistency/", 200, "dave", query={"from": "1", "to": "3"}),
     get(f"{A}/proofs/consistency/", 400, "dave", query={"from": "3", "to": "1"}),
     get(f"{A}/proofs/consistency/", 409, "dave", query={"from": "1", "to": str(MISSING)}),
+    post(COSIGN, 201, "dave", at=size, body=lambda w: {"cosignature": w.cosign()}),
+    post(COSIGN, 400, "dave", at=size, body={"cosignature": "— stranger.example/w AAAA"}),
+    post(COSIGN, 404, "dave", at=lambda w: {"size": MISSING}, body={"cosignature": "— x AAAA"}),
+    post(COSIGN, 403, "alice", at=size, body={"cosignature": "— stranger.example/w AAAA"}),
     # alerts
     get("/api/v1/alerts/", 200, "dave"),
     get("/api/v1/alerts/", 400, "dave", query={"state": "sleeping"}),

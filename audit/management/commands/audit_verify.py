@@ -1,11 +1,13 @@
 from __future__ import annotations
 
+from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 from django.utils import timezone
 
-from audit import note, sealer
+from audit import keys, note, sealer
 from audit.services import verification_run_now
-from audit.verify import UsageError, read_key
+from audit.verification import Trusted
+from audit.verify import UsageError, VerifyError, read_key, read_trusted
 
 
 class Command(BaseCommand):
@@ -18,10 +20,22 @@ class Command(BaseCommand):
             help="check checkpoint signatures against this verifier key (or a file holding "
             "it), kept outside this server; default: the server's own signing key",
         )
+        parser.add_argument(
+            "--trusted",
+            metavar="CHECKPOINT",
+            action="append",
+            default=[],
+            help="a signed checkpoint kept outside the database (a note file, a directory of "
+            "them such as the checkpoint mirror, or a .jsonl of them): the log must still "
+            "extend it (RFC 6962), or the verification fails naming it; repeatable",
+        )
 
-    def handle(self, *args, key: str | None = None, **options) -> None:
+    def handle(self, *args, key: str | None = None, trusted: list[str], **options) -> None:
+        vkey = _vkey(key) if key else None
         verification = verification_run_now(
-            requested_by="command:audit_verify", vkey=_vkey(key) if key else None
+            requested_by="command:audit_verify",
+            vkey=vkey,
+            trusted=_trusted(trusted, vkey or keys.vkey()),
         )
         if not verification.ok:
             raise CommandError(
@@ -46,3 +60,21 @@ def _vkey(value: str) -> str:
     except (UsageError, note.NoteError) as exc:
         raise CommandError(f"unreadable key: {exc}") from None
     return vkey
+
+
+def _trusted(paths: list[str], vkey: str) -> list[Trusted]:
+    """The trusted checkpoints in `paths`, each signed by the key, of this log."""
+    found = []
+    for path in paths:
+        try:
+            checkpoints = read_trusted(path, vkey)
+        except (UsageError, VerifyError) as exc:
+            raise CommandError(f"--trusted {path}: {exc}") from None
+        for t in checkpoints:
+            if t.origin != settings.AUDIT_ORIGIN:
+                raise CommandError(
+                    f"--trusted {t.label}: a checkpoint of the log {t.origin!r}, not of this "
+                    f"one ({settings.AUDIT_ORIGIN!r})"
+                )
+            found.append(Trusted(t.size, t.root, t.label))
+    return found

@@ -1,0 +1,172 @@
+"""The verifier reads the log in aligned blocks (complete subtrees of the Merkle tree) and
+compares whole blocks with the stored tree. Small blocks here (4 events) so that a few dozen
+events cross many of them: checkpoints inside a block, on its edge and in the last partial
+block; a stored node or leaf changed behind the events' back; an event rewritten with every
+later hash recomputed, which only the signed roots can catch."""
+
+from __future__ import annotations
+
+import pytest
+from django.db import connection, transaction
+
+import audit
+from audit import merkle, sealer, services, verification
+from audit.canonical import leaf_hash_hex
+from audit.db import drop_triggers, install_triggers
+from audit.models import AuditEvent, Checkpoint, MerkleNode
+from audit.verification import canonical_texts_in_sql, verify_log
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture(autouse=True)
+def small_blocks(monkeypatch):
+    monkeypatch.setattr(verification, "BLOCK_LEVEL", 2)
+    monkeypatch.setattr(verification, "BLOCK", 4)
+
+
+def append(n: int) -> None:
+    for i in range(n):
+        with transaction.atomic():
+            audit.record(action="test.happened", actor="user:alice", payload={"i": i})
+    sealer.seal_all()
+
+
+def tamper(fn) -> None:
+    drop_triggers(connection)
+    try:
+        fn()
+    finally:
+        install_triggers(connection)
+
+
+def set_node(level: int, index: int, value: bytes) -> None:
+    tamper(lambda: MerkleNode.objects.filter(level=level, index=index).update(hash=value))
+
+
+def rewrite(seq: int, payload: str) -> None:
+    """Change event `seq` and recompute its hash and every later link and hash, as someone
+    who knows the format would: the chain is whole again, only the Merkle tree remembers."""
+
+    def change() -> None:
+        AuditEvent.objects.filter(seq=seq).update(payload=payload)
+        prev = None
+        for event in AuditEvent.objects.filter(seq__gte=seq).order_by("seq"):
+            if prev is not None:
+                event.prev_hash = prev
+            event.hash = leaf_hash_hex(event.canonical)
+            AuditEvent.objects.filter(pk=event.pk).update(
+                prev_hash=event.prev_hash, hash=event.hash
+            )
+            prev = event.hash
+
+    tamper(change)
+
+
+def test_checkpoints_inside_on_the_edge_of_and_after_the_blocks_verify():
+    sizes = []
+    for n in (5, 3, 8, 1, 20):  # sizes 5, 8, 16, 17, 37
+        append(n)
+        sizes.append(services.checkpoint_sign().tree_size)
+    report = verify_log()
+    assert report.ok, report.message
+    assert (report.count, report.checkpoints) == (sizes[-1], 5)
+    # The block walk gives the same roots as the tree built leaf by leaf.
+    hashes = AuditEvent.objects.order_by("seq").values_list("hash", flat=True)
+    leaves = [bytes.fromhex(h) for h in hashes]
+    for size in sizes:
+        builder = merkle.TreeBuilder()
+        for leaf in leaves[:size]:
+            builder.add(leaf)
+        assert builder.root().hex() == Checkpoint.objects.get(tree_size=size).root
+
+
+def test_a_changed_block_node_is_the_tree_that_was_altered():
+    append(20)
+    services.checkpoint_sign()
+    set_node(2, 3, b"\x07" * 32)  # the block of events 13–16
+    report = verify_log()
+    assert (report.ok, report.problem, report.first_bad_seq) == (False, "tree_altered", 13)
+    assert "node L2#3" in report.message and "the events are intact" in report.message
+
+
+def test_a_changed_leaf_inside_a_whole_block_is_named_by_the_block_search():
+    append(12)
+    services.checkpoint_sign()
+    bad = b"\x09" * 32
+    set_node(0, 5, bad)  # event #6's leaf, and the nodes above it up to the block, recomputed
+    left = bytes(MerkleNode.objects.get(level=0, index=4).hash)
+    level1 = merkle.node_hash(left, bad)
+    set_node(1, 2, level1)
+    set_node(2, 1, merkle.node_hash(level1, bytes(MerkleNode.objects.get(level=1, index=3).hash)))
+    report = verify_log()
+    assert (report.problem, report.first_bad_seq) == ("tree_altered", 6)
+    assert "leaf of event #6" in report.message
+
+
+def test_a_changed_node_above_the_blocks_is_named():
+    append(16)
+    services.checkpoint_sign()
+    set_node(3, 1, b"\x05" * 32)  # events 9–16: above the block level
+    report = verify_log()
+    assert (report.problem, report.first_bad_seq) == ("tree_altered", 9)
+    assert "node L3#1" in report.message
+
+
+def test_a_changed_leaf_in_the_last_partial_block():
+    append(10)
+    services.checkpoint_sign()
+    set_node(0, 9, b"\x03" * 32)  # event #10, in the block of 9–10 that is not whole yet
+    report = verify_log()
+    assert (report.problem, report.first_bad_seq) == ("tree_altered", 10)
+
+
+def test_a_changed_leaf_no_checkpoint_covers_yet_is_reported_without_blame():
+    append(6)
+    services.checkpoint_sign()
+    append(3)  # events 7–9: sealed, not yet signed; 9 is in the last, partial block
+    set_node(0, 8, b"\x03" * 32)
+    report = verify_log()
+    assert (report.problem, report.first_bad_seq) == ("altered", 9)
+    assert "no signed checkpoint covers it yet" in report.message
+
+
+@pytest.mark.parametrize("seq", [2, 7, 13])
+def test_an_event_rewritten_with_every_later_hash_recomputed_is_named(seq):
+    append(9)
+    services.checkpoint_sign()
+    append(7)
+    services.checkpoint_sign()
+    rewrite(seq, '{"i":999}')
+    report = verify_log()
+    assert (report.ok, report.problem, report.first_bad_seq) == (False, "altered", seq)
+    assert f"event #{seq} differs from the leaf sealed for it" in report.message
+
+
+AWKWARD = [
+    'quote " backslash \\ slash /',
+    "tab\tnewline\ncarriage\rbell\x07escape\x1b unit\x1f del\x7f",
+    "\u2028line\u2029paragraph \ufeffbom \ufffd",
+    "ünïcödé ß 日本語 🙂 \U0001f9ea e\u0301",
+    "\x08backspace\x0cformfeed",
+    "",
+]
+
+
+@pytest.mark.postgres
+def test_postgres_writes_the_same_canonical_texts_as_python():
+    for i, text in enumerate(AWKWARD):
+        with transaction.atomic():
+            audit.record(
+                action=f"test.{i}",
+                actor=f"user:{text}",
+                object_type=text[:40],
+                object_id=text[:64],
+                payload={"text": text, "n": [1, 2.5, -0.0, 1e300, True, None], text: {}},
+            )
+    sealer.seal_all()
+    in_sql = canonical_texts_in_sql()
+    in_python = [(e.seq, e.canonical) for e in AuditEvent.objects.order_by("seq")]
+    assert len(in_sql) == len(AWKWARD)
+    assert in_sql == in_python
+    assert verify_log().ok
