@@ -41,7 +41,11 @@ format: install-dev
 	$(BIN)/ruff check --fix .
 	$(BIN)/ruff format .
 
+# The Celery worker, with the audit sealer beside it (a second `make worker` elsewhere gives a
+# standby sealer); `make sealer` runs the sealer alone.
 worker: install
+	$(BIN)/python manage.py audit_sealer & sealer=$$!; \
+	trap 'kill $$sealer 2>/dev/null' EXIT INT TERM; \
 	$(BIN)/celery -A config worker --loglevel=INFO
 
 beat: install
