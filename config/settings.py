@@ -448,11 +448,17 @@ REVIEW_REASON_CODES = envlist(
 # the reviewer wrote them no explanation); reviews.presentation.PUBLIC_REASONS has the
 # defaults, and a code without wording gets the general sentence.
 REVIEW_REASON_PUBLIC_WORDING: dict[str, str] = {}
+# What a reason code means to reviewers and auditors (reviews.presentation.REASON_LABELS has
+# the defaults; a code without a label is shown as its name in words).
+REVIEW_REASON_LABELS: dict[str, str] = {}
 # Automation bias: agrees with the model at least this often AND takes at most this fraction
 # of the median time of other reviewers, over at least this many reviews.
 AUTOMATION_BIAS_AGREE_RATE = envfloat("AUTOMATION_BIAS_AGREE_RATE", 0.95)
 AUTOMATION_BIAS_SPEED_RATIO = envfloat("AUTOMATION_BIAS_SPEED_RATIO", 0.5)
 AUTOMATION_BIAS_MIN_REVIEWS = envint("AUTOMATION_BIAS_MIN_REVIEWS", 20)
+# Reviewer statistics show Cohen's kappa as a number only over at least this many
+# double-reviewed decisions ("too few" below it, with the count).
+KAPPA_MIN_PAIRS = envint("KAPPA_MIN_PAIRS", 10)
 
 # Group reports (oversight): groups with fewer reviewed decisions than REPORT_MIN_CELL are
 # reported as suppressed, without rates (their counts only to auditors).
