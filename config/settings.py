@@ -353,6 +353,9 @@ CELERY_BEAT_SCHEDULE: dict[str, dict] = {
         "schedule": envfloat("ALERT_EVALUATE_SECONDS", 3600.0),
     },
 }
+# Without a broker there is no beat: the web process runs the schedule above itself, in one
+# thread started with the WSGI application (config.embedded; `make run`). Off with a broker.
+EMBEDDED_JOBS = envbool("EMBEDDED_JOBS", CELERY_TASK_ALWAYS_EAGER)
 
 # The audit trail's signed checkpoints. The key is a C2SP signer string ("PRIVATE+KEY+...")
 # from the environment, or a file outside the database (`manage.py audit_keygen` makes one;

@@ -146,7 +146,9 @@ def test_retraining_registers_a_working_skops_candidate_with_its_provenance(
 def test_holdout_labels_are_never_trained_on(
     trainable, service, erin, alice, django_capture_on_commit_callbacks
 ):
-    registry.policy_update(model=trainable, changes={"random_audit_rate": 100.0}, actor=erin)
+    registry.policy_update(
+        model=trainable, changes={"random_audit_rate": 100.0}, actor=erin, note="test"
+    )
     labels_for(trainable, service, erin, alice, n=40)
     held = LabelRecord.objects.filter(holdout=True).count()
     assert 0 < held < 40
@@ -196,7 +198,9 @@ def test_a_model_without_a_champion_cannot_be_retrained(erin, service):
 def test_it_retrains_automatically_after_the_policys_number_of_new_labels(
     trainable, service, erin, alice
 ):
-    registry.policy_update(model=trainable, changes={"retrain_min_new_labels": 3}, actor=erin)
+    registry.policy_update(
+        model=trainable, changes={"retrain_min_new_labels": 3}, actor=erin, note="test"
+    )
 
     def deliver_all():
         for message in Message.objects.filter(kind="label", status="pending").order_by("pk"):
