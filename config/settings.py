@@ -281,6 +281,7 @@ SPECTACULAR_SETTINGS = {
     "POSTPROCESSING_HOOKS": [
         "drf_spectacular.hooks.postprocess_schema_enums",
         "core.api_schema.nullable_references",
+        "core.api_schema.tag_descriptions",
     ],
     "TITLE": "Oversight API",
     "DESCRIPTION": (
