@@ -10,6 +10,7 @@ TIME_FORMATS = [
     "%Y-%m-%d",
 ]
 TIME_HELP = "UTC: a date, or a date and time, e.g. 2026-11-01 or 2026-11-01 14:30."
+NOT_A_TIME = {"invalid": "Not a date: write it as 2026-11-01 or 2026-11-01 14:30 (UTC)."}
 
 
 class EventFilterForm(forms.Form):
@@ -33,10 +34,18 @@ class EventFilterForm(forms.Form):
         required=False, max_length=100, help_text="Its id, e.g. a decision's number."
     )
     since = forms.DateTimeField(
-        required=False, input_formats=TIME_FORMATS, label="Since", help_text=TIME_HELP
+        required=False,
+        input_formats=TIME_FORMATS,
+        label="Since",
+        help_text=TIME_HELP,
+        error_messages=NOT_A_TIME,
     )
     until = forms.DateTimeField(
-        required=False, input_formats=TIME_FORMATS, label="Until", help_text=TIME_HELP
+        required=False,
+        input_formats=TIME_FORMATS,
+        label="Until",
+        help_text=TIME_HELP,
+        error_messages=NOT_A_TIME,
     )
 
     def clean(self) -> dict:

@@ -14,6 +14,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from importlib import import_module
 
 from django.conf import settings
 from django.db import close_old_connections
@@ -63,7 +64,9 @@ class Scheduler:
 
 
 def run_task(name: str) -> None:
-    """Run a registered Celery task here and now, as an eager call would."""
+    """Run a registered Celery task here and now, as an eager call would. Its module is
+    imported first: Celery's autodiscovery is lazy, and beat's schedule names tasks by path."""
+    import_module(name.rpartition(".")[0])
     app.tasks[name].apply(throw=True)
 
 

@@ -42,6 +42,7 @@ def decision_events(request: HttpRequest, decision_id: int) -> HttpResponse:
     tasks = [{**task, "kind_display": KIND_WORDS.get(task["kind"], task["kind"])}
              for task in seen.get("tasks", [])]  # fmt: skip
     context = {"decision": seen, "proof": proof, "timeline": timeline(proof), "tasks": tasks}
+    context["status_text"] = seen.get("status", "").replace("_", " ")
     return render(request, "oversight/decision.html", context)
 
 
