@@ -41,8 +41,9 @@ from models_registry.models import MLModel
 from models_registry.services import policy_update
 from reviews.models import Decision, ProtectedAttribute, Review, ReviewTask
 from reviews.services import gold_mark, review_submit, task_claim_next, task_escalate
+from reviews.stats import SIMULATED_MARK
 
-MARK = "Simulated review (demo):"
+MARK = SIMULATED_MARK  # the statistics pages find simulated answers by it
 SEED = "oversight-demo-reviews"
 # The chance that a simulated reviewer overturns the model's outcome, by race and outcome.
 OVERRIDE = {

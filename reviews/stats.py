@@ -14,6 +14,9 @@ from core.errors import invalid
 from reviews.models import Review, ReviewTask
 
 DOUBLE = (ReviewTask.Kind.INITIAL, ReviewTask.Kind.SECOND_OPINION)
+# How the demo's simulated answers begin (oversight.demo_reviews writes them): the statistics
+# pages say when some of what they count was simulated.
+SIMULATED_MARK = "Simulated review (demo):"
 DEFAULT_DAYS, MAX_DAYS = 90, 3650
 DAYS_HELP = f"reviews of the last so many days (default {DEFAULT_DAYS}, at most {MAX_DAYS})"
 
@@ -183,3 +186,10 @@ def reviewer_trend(*, reviewer: str, since: datetime) -> list[dict]:
         }
         for monday, week in sorted(weeks.items())
     ]
+
+
+def simulated_reviews(*, since: datetime, reviewer: str | None = None) -> bool:
+    reviews = Review.objects.filter(created_at__gte=since, rationale__startswith=SIMULATED_MARK)
+    if reviewer:
+        reviews = reviews.filter(reviewer__username=reviewer)
+    return reviews.exists()

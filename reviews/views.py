@@ -18,7 +18,13 @@ from core.permissions import role_required
 from reviews import presentation, queues, selectors, services
 from reviews.forms import TaskFilterForm
 from reviews.models import ReviewTask
-from reviews.stats import DEFAULT_DAYS, reviewer_stats, reviewer_trend, stats_since
+from reviews.stats import (
+    DEFAULT_DAYS,
+    reviewer_stats,
+    reviewer_trend,
+    simulated_reviews,
+    stats_since,
+)
 from reviews.svg import trend_chart
 
 
@@ -218,7 +224,9 @@ def stats(request: HttpRequest) -> HttpResponse:
     context = {"thresholds": thresholds, "days": days, "rows": [], "errors": {}}
     context["kappa_min"] = settings.KAPPA_MIN_PAIRS
     try:
-        context["rows"] = reviewer_stats(since=stats_since(days))
+        since = stats_since(days)
+        context["rows"] = reviewer_stats(since=since)
+        context["simulated"] = simulated_reviews(since=since)
     except ApplicationError as exc:
         context["errors"] = exc.fields
         return render(request, "reviews/stats.html", context, status=exc.status)
@@ -241,4 +249,5 @@ def reviewer_page(request: HttpRequest, username: str) -> HttpResponse:
     rows = [row for row in reviewer_stats(since=since) if row.reviewer == username]
     weeks = reviewer_trend(reviewer=username, since=since)
     context.update(row=rows[0] if rows else None, weeks=weeks, chart=trend_chart(weeks))
+    context["simulated"] = simulated_reviews(since=since, reviewer=username)
     return render(request, "reviews/reviewer.html", context)

@@ -92,3 +92,10 @@ def test_the_demo_has_gold_checks_double_reviews_disagreements_and_work_left(dem
     assert adjudicate["waiting"] >= 1 and adjudicate["oldest"] is not None
     assert demo.policies.get(version=2).reviewers_required == 2  # the week of double review
     assert demo.policies.order_by("-version").first().reviewers_required == 1
+
+
+def test_the_statistics_pages_say_the_demo_reviews_are_simulated(demo):
+    client = Client()
+    assert client.login(username="carol", password="carol-senior")
+    for url in ("/review/stats/", "/review/stats/alice/"):
+        assert 'id="simulated"' in client.get(url).content.decode(), url
