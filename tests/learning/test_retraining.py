@@ -245,7 +245,8 @@ def test_retrain_min_new_labels_is_a_policy_field_checked_like_the_others(tiny_m
     )
     assert response.status_code == 400
     assert "retrain_min_new_labels" in response.json()["error"]["fields"]
-    ok = api(erin).put("/api/v1/models/tiny/policy/", {"retrain_min_new_labels": 50}, "json")
+    body = {"retrain_min_new_labels": 50, "note": "Retrain every 50 labels."}
+    ok = api(erin).put("/api/v1/models/tiny/policy/", body, "json")
     assert ok.status_code == 200 and ok.json()["retrain_min_new_labels"] == 50
     client = Client()
     client.force_login(erin)

@@ -188,7 +188,7 @@ def test_active_learning_spends_the_daily_budget_on_the_most_uncertain(tiny_mode
         ({"groups": {"religion": "x"}}, "groups.religion", "is not a protected attribute"),
         ({"external_id": ""}, "external_id", "is required"),
         ({"subject_ref": None}, "subject_ref", "is required"),
-        ({"model": "nope"}, "model", "no registered model named 'nope'"),
+        ({"model": "nope"}, "model", "no model 'nope' for this client: not found or not granted"),
         ({"version": 7}, "version", "has no version 7"),
         ({"colour": "red"}, "colour", "is not a field of a decision"),
     ],
@@ -351,7 +351,7 @@ def test_only_model_services_send_decisions(tiny_model, erin, dave):
 def test_a_service_not_granted_the_model_cannot_send_or_read(tiny_model, service, other_service):
     response = post(other_service, item(1))
     assert response.status_code == 400
-    assert "that this client may use" in response.json()["error"]["fields"]["model"][0]
+    assert "not found or not granted" in response.json()["error"]["fields"]["model"][0]
     decision_id = post(service, item(1)).json()["id"]
     assert other_service.client().get(f"{URL}{decision_id}/").status_code == 404
     assert other_service.client().get(URL).json()["results"] == []
