@@ -3,6 +3,9 @@ PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV := .venv
 BIN := $(VENV)/bin
 MANAGE := $(BIN)/python manage.py
+# Where `make run` and `make serve` listen: BIND (the address, 127.0.0.1 by default) and PORT
+# (8000); BIND=host:port is taken whole. From the environment or the command line.
+ADDRESS = $(if $(findstring :,$(BIND)),$(BIND),$(or $(BIND),127.0.0.1):$(or $(PORT),8000))
 
 .PHONY: run test lint format install install-dev worker beat sealer serve bench clean
 
@@ -21,12 +24,14 @@ $(VENV)/.installed-dev: requirements-dev.txt $(VENV)/.installed
 install: $(VENV)/.installed
 install-dev: $(VENV)/.installed-dev
 
+# The periodic jobs (checkpoints, lease expiry, sweeps, alerts) run inside the web process
+# when no broker is configured (config.embedded): no `make beat` needed here.
 run: install
 	$(MANAGE) migrate --noinput
 	$(MANAGE) audit_keygen
-	$(MANAGE) load_demo
-	@echo "Serving on http://127.0.0.1:8000/ (Ctrl-C stops it)"
-	$(MANAGE) runserver 127.0.0.1:8000
+	SITE_URL=$${SITE_URL:-http://$(ADDRESS)} $(MANAGE) load_demo
+	@echo "Serving on http://$(ADDRESS)/ (Ctrl-C stops it); periodic jobs run in-process"
+	$(MANAGE) runserver $(ADDRESS)
 
 test: lint
 	@start=$$(date +%s); $(BIN)/pytest $(PYTEST_ARGS); status=$$?; \
@@ -58,7 +63,7 @@ serve: install
 	DJANGO_DEBUG=0 $(MANAGE) check --deploy --fail-level WARNING
 	DJANGO_DEBUG=0 $(MANAGE) migrate --noinput
 	DJANGO_DEBUG=0 $(MANAGE) collectstatic --noinput -v0
-	DJANGO_DEBUG=0 $(BIN)/gunicorn config.wsgi --bind $${BIND:-127.0.0.1:8000} --workers $${WEB_CONCURRENCY:-3}
+	DJANGO_DEBUG=0 $(BIN)/gunicorn config.wsgi --bind $(ADDRESS) --workers $${WEB_CONCURRENCY:-3}
 
 bench: install-dev
 	$(BIN)/python -m bench

@@ -327,3 +327,11 @@ def viewed(*, actor: Actor, action: str, object_type: str, object_id: int | str,
             object_id=object_id,
             payload=payload,
         )
+
+
+def checkpoint_request(*, actor: Actor) -> Checkpoint | None:
+    """A person's "sign now": recorded in the log (so the checkpoint covers the request
+    itself), then a checkpoint signed as the periodic job would sign it."""
+    with transaction.atomic():
+        record(action="checkpoint.requested", actor=actor, payload={})
+    return checkpoint_sign()

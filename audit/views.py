@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+from django.conf import settings
 from django.contrib import messages
 from django.core.paginator import Paginator
 from django.http import HttpRequest, HttpResponse
@@ -19,6 +20,12 @@ def home(request: HttpRequest) -> HttpResponse:
     context = selectors.chain_status()
     context["recent"] = AuditEvent.objects.order_by("-id")[:15]  # staged ones too
     context["checkpoint"] = Checkpoint.objects.order_by("-tree_size").first()
+    size = context["checkpoint"].tree_size if context["checkpoint"] else 0
+    context["after_checkpoint"] = max(0, (context.get("count") or 0) - size)
+    context["checkpoint_seconds"] = settings.CELERY_BEAT_SCHEDULE["sign-audit-checkpoint"][
+        "schedule"
+    ]
+    context["embedded_jobs"] = settings.EMBEDDED_JOBS
     context["alerts"] = Alert.objects.filter(resolved_at=None).select_related("acknowledged_by")[
         :20
     ]
@@ -43,28 +50,53 @@ def verify_now(request: HttpRequest) -> HttpResponse:
 
 @role_required(AUDITOR)
 def events(request: HttpRequest) -> HttpResponse:
-    form = EventFilterForm(request.GET or None)
-    qs = AuditEvent.objects.order_by("-id")
-    if form.is_valid():
-        data = form.cleaned_data
-        if data["actor"]:
-            qs = qs.filter(actor__icontains=data["actor"])
-        if data["action"]:
-            qs = qs.filter(action__startswith=data["action"])
-        if data["object_type"]:
-            qs = qs.filter(object_type=data["object_type"])
-        if data["object_id"]:
-            qs = qs.filter(object_id=data["object_id"])
-        if data["since"]:
-            qs = qs.filter(time__gte=data["since"])
-        if data["until"]:
-            qs = qs.filter(time__lt=data["until"])
+    filters = request.GET.copy()
+    filters.pop("page", None)
+    form = EventFilterForm(filters or None)
+    if filters and not form.is_valid():
+        # One bad filter is not a reason to show everything: nothing until it is fixed.
+        context = {"form": form, "page": None, "query": filters.urlencode()}
+        return render(request, "audit/events.html", context, status=400)
+    qs = _filtered(AuditEvent.objects.order_by("-id"), form.cleaned_data if filters else {})
     page = Paginator(qs, 50).get_page(request.GET.get("page"))
-    query = request.GET.copy()
-    query.pop("page", None)
     return render(
-        request, "audit/events.html", {"form": form, "page": page, "query": query.urlencode()}
+        request, "audit/events.html", {"form": form, "page": page, "query": filters.urlencode()}
     )
+
+
+def _filtered(qs, data: dict):
+    if data.get("actor"):
+        qs = qs.filter(actor__icontains=data["actor"])
+    if data.get("action"):
+        qs = qs.filter(action__startswith=data["action"])
+    if data.get("object_type"):
+        qs = qs.filter(object_type=data["object_type"])
+    if data.get("object_id"):
+        qs = qs.filter(object_id=data["object_id"])
+    # By the time it was sealed into the log (indexed; within moments of the change).
+    if data.get("since"):
+        qs = qs.filter(time__gte=data["since"])
+    if data.get("until"):
+        qs = qs.filter(time__lt=data["until"])
+    return qs
+
+
+@require_POST
+@role_required(AUDITOR)
+def checkpoint_now(request: HttpRequest) -> HttpResponse:
+    """Sign a checkpoint now, rather than at the periodic job's next run."""
+    try:
+        checkpoint = services.checkpoint_request(actor=request.user)
+    except ApplicationError as exc:
+        messages.error(request, exc.message)
+    else:
+        messages.success(
+            request,
+            f"Signed a checkpoint over {checkpoint.tree_size} events."
+            if checkpoint
+            else "Nothing new to sign: the latest checkpoint covers the whole log.",
+        )
+    return redirect("audit:home")
 
 
 @require_POST

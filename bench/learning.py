@@ -217,7 +217,10 @@ class Uncertainty(Arm):
         # Today's budget grows by `every` per batch: the most uncertain of each batch.
         budget = min(self.args.budget, self.args.every * (round_ + 1))
         registry.policy_update(
-            model=self.model, changes={"active_learning_budget": budget}, actor=self.owner
+            model=self.model,
+            changes={"active_learning_budget": budget},
+            actor=self.owner,
+            note="bench: the uncertainty arm",
         )
 
 
@@ -228,7 +231,10 @@ class Random(Arm):
         if round_ == 0:
             rate = 100.0 * self.args.every / self.args.batch
             registry.policy_update(
-                model=self.model, changes={"random_audit_rate": rate}, actor=self.owner
+                model=self.model,
+                changes={"random_audit_rate": rate},
+                actor=self.owner,
+                note="bench: the random arm",
             )
 
 

@@ -281,6 +281,7 @@ SPECTACULAR_SETTINGS = {
     "POSTPROCESSING_HOOKS": [
         "drf_spectacular.hooks.postprocess_schema_enums",
         "core.api_schema.nullable_references",
+        "core.api_schema.tag_descriptions",
     ],
     "TITLE": "Oversight API",
     "DESCRIPTION": (
@@ -353,6 +354,9 @@ CELERY_BEAT_SCHEDULE: dict[str, dict] = {
         "schedule": envfloat("ALERT_EVALUATE_SECONDS", 3600.0),
     },
 }
+# Without a broker there is no beat: the web process runs the schedule above itself, in one
+# thread started with the WSGI application (config.embedded; `make run`). Off with a broker.
+EMBEDDED_JOBS = envbool("EMBEDDED_JOBS", CELERY_TASK_ALWAYS_EAGER)
 
 # The audit trail's signed checkpoints. The key is a C2SP signer string ("PRIVATE+KEY+...")
 # from the environment, or a file outside the database (`manage.py audit_keygen` makes one;
@@ -456,11 +460,17 @@ REVIEW_REASON_CODES = envlist(
 # the reviewer wrote them no explanation); reviews.presentation.PUBLIC_REASONS has the
 # defaults, and a code without wording gets the general sentence.
 REVIEW_REASON_PUBLIC_WORDING: dict[str, str] = {}
+# What a reason code means to reviewers and auditors (reviews.presentation.REASON_LABELS has
+# the defaults; a code without a label is shown as its name in words).
+REVIEW_REASON_LABELS: dict[str, str] = {}
 # Automation bias: agrees with the model at least this often AND takes at most this fraction
 # of the median time of other reviewers, over at least this many reviews.
 AUTOMATION_BIAS_AGREE_RATE = envfloat("AUTOMATION_BIAS_AGREE_RATE", 0.95)
 AUTOMATION_BIAS_SPEED_RATIO = envfloat("AUTOMATION_BIAS_SPEED_RATIO", 0.5)
 AUTOMATION_BIAS_MIN_REVIEWS = envint("AUTOMATION_BIAS_MIN_REVIEWS", 20)
+# Reviewer statistics show Cohen's kappa as a number only over at least this many
+# double-reviewed decisions ("too few" below it, with the count).
+KAPPA_MIN_PAIRS = envint("KAPPA_MIN_PAIRS", 10)
 
 # Group reports (oversight): groups with fewer reviewed decisions than REPORT_MIN_CELL are
 # reported as suppressed, without rates (their counts only to auditors).

@@ -8,17 +8,20 @@
   list is documented as the page it returns ({next, previous, results}), not a bare array.
 - An output field whose default is None (a missing related object) is nullable.
 - Any other error an operation gives is declared on it with `error(description)`.
+- Every operation is grouped by a tag, has a one-line summary and, when it takes a body, an
+  example of one (core.api_docs); an operation's own extend_schema wins.
 """
 
 from __future__ import annotations
 
 import uritemplate
 from drf_spectacular.openapi import AutoSchema
-from drf_spectacular.utils import OpenApiResponse
+from drf_spectacular.utils import OpenApiExample, OpenApiResponse
 from rest_framework.fields import empty
 from rest_framework.pagination import BasePagination
 from rest_framework.permissions import AllowAny
 
+from core import api_docs
 from core.errors import ErrorSerializer
 
 ERRORS = {
@@ -38,6 +41,19 @@ CHANGES = ("POST", "PUT", "PATCH", "DELETE")
 
 
 class OversightAutoSchema(AutoSchema):
+    def get_tags(self) -> list[str]:
+        tag = api_docs.tag_of(self.path)
+        return [tag] if tag else super().get_tags()
+
+    def get_summary(self) -> str | None:
+        return api_docs.SUMMARIES.get((self.method, self.path)) or super().get_summary()
+
+    def get_examples(self) -> list[OpenApiExample]:
+        return [
+            OpenApiExample(name, value=body, request_only=True, media_type=(media or [None])[0])
+            for name, body, *media in api_docs.EXAMPLES.get((self.method, self.path), [])
+        ] or super().get_examples()
+
     def _get_response_bodies(self, direction="response"):
         responses = super()._get_response_bodies(direction)
         for code in self._error_codes():
@@ -115,4 +131,17 @@ def nullable_references(result: dict, generator, request, public) -> dict:
                 mend(value)
 
     mend(result)
+    return result
+
+
+def tag_descriptions(result: dict, generator, request, public) -> dict:
+    """The groups of /api/docs/ in their order, each with what it holds."""
+    used = {tag for ops in result.get("paths", {}).values() for op in ops.values()
+            for tag in op.get("tags", [])}  # fmt: skip
+    ordered = api_docs.ORDER
+    result["tags"] = [
+        {"name": tag, "description": api_docs.TAG_DESCRIPTIONS.get(tag, "")}
+        for tag in ordered + sorted(used - set(ordered))
+        if tag in used
+    ]
     return result

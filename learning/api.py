@@ -25,7 +25,7 @@ from learning import selectors, services
 from learning.models import LabelRecord, RetrainingRun, TrainingExample
 from models_registry.api import VersionOutSerializer
 from models_registry.models import MLModel
-from models_registry.selectors import models_visible_to
+from models_registry.selectors import model_for
 from outbox.services import message_resend
 
 LABEL_READERS = (r.AUDITOR, r.MODEL_OWNER, r.MODEL_SERVICE)
@@ -33,11 +33,11 @@ PARQUET_ROWS = 10_000
 
 
 def _labels_model(user: User, name: str) -> MLModel:
-    return get_object_or_404(selectors.models_with_labels_for(user), name=name)
+    return model_for(user, name, selectors.models_with_labels_for(user))
 
 
 def _owned(user: User, name: str) -> MLModel:
-    model = get_object_or_404(models_visible_to(user), name=name)
+    model = model_for(user, name)
     if not selectors.is_owner(user, model):
         raise forbidden(f"Only the owner of {model.name} may do this.")
     return model
@@ -246,7 +246,7 @@ class RetrainApi(APIView):
 
     @extend_schema(responses=RunOutSerializer(many=True))
     def get(self, request: Request, name: str) -> Response:
-        model = get_object_or_404(models_visible_to(request.user), name=name)
+        model = model_for(request.user, name)
         if not (selectors.is_owner(request.user, model) or r.has_role(request.user, r.AUDITOR)):
             raise forbidden(f"Only the owner of {model.name} and auditors see its retraining.")
         runs = _runs(model).order_by("-requested_at", "-pk")[:100]

@@ -7,9 +7,9 @@ from collections.abc import Mapping
 
 from django.contrib.auth.models import User
 from django.db.models import QuerySet
-from django.shortcuts import get_object_or_404
 from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_field
 from rest_framework import parsers, renderers, serializers, status
+from rest_framework.fields import empty
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -26,7 +26,7 @@ WRITERS = (r.MODEL_OWNER, r.MODEL_SERVICE)
 
 
 def _model_or_404(user: User, name: str) -> MLModel:
-    return get_object_or_404(selectors.models_visible_to(user), name=name)
+    return selectors.model_for(user, name)
 
 
 def _owned_or_403(user: User, name: str) -> MLModel:
@@ -126,6 +126,26 @@ class PolicySerializer(StrictSerializer):
 
     def get_in_words(self, policy: RoutingPolicy) -> list[str]:
         return selectors.policy_in_words(policy)
+
+
+class NoteField(serializers.CharField):
+    """The change note: required (and documented so), but its absence is reported with every
+    other bad setting (by the service, or beside the serializer's errors), not alone first."""
+
+    def validate_empty_values(self, data):
+        if data is empty:
+            return True, ""
+        return super().validate_empty_values(data)
+
+
+class PolicyChangeSerializer(PolicySerializer):
+    """A change of the routing policy: the settings that change, and why (required)."""
+
+    note = NoteField(
+        max_length=2000,
+        allow_blank=True,
+        help_text="why the policy changes: required, kept in the audit trail with the change",
+    )
 
 
 class DatasetOutSerializer(serializers.Serializer):
@@ -435,12 +455,20 @@ class PolicyApi(APIView):
         model = _model_or_404(request.user, name)
         return Response(PolicySerializer(selectors.current_policy(model)).data)
 
-    @extend_schema(request=PolicySerializer, responses=PolicySerializer)
+    @extend_schema(request=PolicyChangeSerializer, responses=PolicySerializer)
     def put(self, request: Request, name: str) -> Response:
         if not r.has_role(request.user, r.MODEL_OWNER):
             raise forbidden("Changing a routing policy needs the model_owner role.")
         model = _owned_or_403(request.user, name)
-        data = dict(_valid(PolicySerializer, request.data))
-        note = data.pop("note", "")
+        serializer = PolicyChangeSerializer(data=request.data)
+        if not serializer.is_valid():
+            errors = dict(serializer.errors)
+            if not (
+                isinstance(request.data, Mapping) and str(request.data.get("note", "")).strip()
+            ):
+                errors.setdefault("note", [services.NOTE_REQUIRED])
+            raise serializers.ValidationError(errors)
+        data = dict(serializer.validated_data)
+        note = data.pop("note")
         policy = services.policy_update(model=model, changes=data, note=note, actor=request.user)
         return Response(PolicySerializer(policy).data)

@@ -7,6 +7,7 @@ from django.db.models import QuerySet
 from django.template.loader import render_to_string
 
 from core import roles as r
+from core.errors import ApplicationError, not_found
 from models_registry.models import MLModel, RoutingPolicy
 from models_registry.rules import describe_condition
 
@@ -22,6 +23,26 @@ def models_visible_to(user: User) -> QuerySet[MLModel]:
     if r.has_role(user, r.MODEL_SERVICE):
         return MLModel.objects.filter(services=user)
     return MLModel.objects.none()
+
+
+def not_found_or_not_granted(name: object) -> ApplicationError:
+    """The one answer to a model one may not use: the same whether it does not exist or was
+    not granted to this client (a service must not learn which models exist)."""
+    return not_found(
+        f"No model {str(name)!r} for you: not found or not granted. A model service is "
+        "granted models by their owner (on the model's page) or by "
+        "`manage.py create_service_token NAME --model MODEL`."
+    )
+
+
+def model_for(user: User, name: str, models: QuerySet[MLModel] | None = None) -> MLModel:
+    """The model named, among those the user may see (or `models`); a 404 saying it is not
+    found or not granted otherwise."""
+    models = models_visible_to(user) if models is None else models
+    model = models.filter(name=name).first()
+    if model is None:
+        raise not_found_or_not_granted(name)
+    return model
 
 
 def _percent(value: float) -> str:
@@ -86,27 +107,65 @@ def _fmt(value: object) -> str:
     return f"{value:.3f}" if isinstance(value, float) else str(value)
 
 
+# Metrics everyone knows, in the order every table of the card shows them; other metrics follow
+# in alphabetical order, and every table of a version has the same columns in the same order.
+METRIC_ORDER = (
+    "n",
+    "accuracy",
+    "auc",
+    "precision",
+    "recall",
+    "f1",
+    "predicted_approval_rate",
+    "actual_approval_rate",
+    "false_denial_rate",
+)
+METRIC_LABELS = {
+    "n": "Cases",
+    "auc": "AUC",
+    "f1": "F1",
+}
+
+
+def metric_label(name: str) -> str:
+    return METRIC_LABELS.get(name, name.replace("_", " ").capitalize())
+
+
+def _metric_columns(rows: list[dict]) -> list[str]:
+    seen = {key for row in rows for key in row}
+    known = [name for name in METRIC_ORDER if name in seen]
+    return known + sorted(seen - set(known))
+
+
 def metric_tables(metrics: dict) -> list[dict]:
-    """Metrics as tables: overall first, then one table per protected attribute.
+    """Metrics as tables: overall first, then one table per protected attribute, all with the
+    same columns in one order (METRIC_ORDER, then the others alphabetically) and readable
+    headers.
 
     Uploads are checked (models_registry.metrics); parts of older rows that are not of that
     shape are left out rather than break the card."""
-    tables = []
     metrics = metrics if isinstance(metrics, dict) else {}
     overall = metrics.get("overall")
-    if isinstance(overall, dict) and overall:
-        tables.append({"title": "Overall", "columns": list(overall),
-                       "rows": [["all", *[_fmt(v) for v in overall.values()]]]})  # fmt: skip
+    overall = overall if isinstance(overall, dict) and overall else None
     by_group = metrics.get("by_group")
-    for attribute, groups in (by_group if isinstance(by_group, dict) else {}).items():
-        if not isinstance(groups, dict) or not groups:
-            continue
-        columns = sorted(
-            {key for values in groups.values() if isinstance(values, dict) for key in values}
-        )
+    by_group = by_group if isinstance(by_group, dict) else {}
+    groups = {
+        attribute: {g: v for g, v in values.items() if isinstance(v, dict)}
+        for attribute, values in by_group.items()
+        if isinstance(values, dict) and values
+    }
+    every = [overall] if overall else []
+    every += [values for table in groups.values() for values in table.values()]
+    columns = _metric_columns(every)
+    labels = [metric_label(c) for c in columns]
+    tables = []
+    if overall:
+        row = ["all", *[_fmt(overall.get(c, "")) for c in columns]]
+        tables.append({"title": "Overall", "columns": labels, "rows": [row]})
+    for attribute, table in groups.items():
         rows = [[group, *[_fmt(values.get(c, "")) for c in columns]]
-                for group, values in groups.items() if isinstance(values, dict)]  # fmt: skip
-        tables.append({"title": f"By {attribute}", "columns": columns, "rows": rows})
+                for group, values in table.items()]  # fmt: skip
+        tables.append({"title": f"By {attribute}", "columns": labels, "rows": rows})
     return tables
 
 
@@ -126,3 +185,15 @@ def card_context(model: MLModel) -> dict:
 
 def card_markdown(model: MLModel) -> str:
     return render_to_string("models_registry/card.md", card_context(model))
+
+
+def model_services(model: MLModel) -> dict:
+    """The services granted the model, and the other model services its owner may grant."""
+    granted = list(model.services.order_by("username").values_list("username", flat=True))
+    others = (
+        User.objects.filter(groups__name=r.MODEL_SERVICE, is_active=True)
+        .exclude(username__in=granted)
+        .order_by("username")
+        .values_list("username", flat=True)
+    )
+    return {"granted": granted, "others": list(others)}

@@ -450,17 +450,30 @@ _DEFAULT_POLICY = {
 }
 
 
+NOTE_LIMIT = 2000
+NOTE_REQUIRED = "say why the policy changes (kept in the audit trail with the change)"
+
+
 def policy_update(
-    *, model: MLModel, changes: dict[str, Any], actor: Actor, note: str = ""
+    *, model: MLModel, changes: dict[str, Any], actor: Actor, note: str
 ) -> RoutingPolicy:
-    """Save a new version of the model's routing policy; the change is audited before/after."""
+    """Save a new version of the model's routing policy; the change is audited before/after,
+    with its note, which is required: a change of who reviews what says why."""
     unknown = sorted(set(changes) - set(RoutingPolicy.SETTINGS))
+    errors = {key: ["is not a routing policy setting"] for key in unknown}
+    note = (note or "").strip() if isinstance(note, str) else ""
+    if not note:
+        errors["note"] = [NOTE_REQUIRED]
+    elif len(note) > NOTE_LIMIT:
+        errors["note"] = [f"must be at most {NOTE_LIMIT} characters"]
     if unknown:
-        raise invalid({key: ["is not a routing policy setting"] for key in unknown})
+        raise invalid(errors)
     with transaction.atomic():
         MLModel.objects.select_for_update().get(pk=model.pk)
         before = current_policy(model)
         settings = {**before.as_dict(), **changes}
+        if errors:  # the note: named with every bad setting, not alone first
+            raise invalid({**policy_errors(model, settings), **errors})
         if settings == before.as_dict():
             return before
         return _policy_create(model, settings, actor=actor, note=note, before=before)
@@ -550,3 +563,52 @@ def policy_errors(model: MLModel, settings: dict[str, Any]) -> dict[str, list[st
     fields = rules.field_types(model.features, model.labels)
     errors.update(rules.validate_rules(settings["high_stakes"], fields, prefix="high_stakes"))
     return errors
+
+
+# --- which services may use a model -----------------------------------------------------------
+
+
+def model_services_grant(*, model: MLModel, service: User, actor: Actor) -> bool:
+    """Let a model service send decisions for the model and read them back. Only the model's
+    owner (or a command run on the server) grants; returns whether anything changed."""
+    _check_grantor(model, actor)
+    if not has_role(service, MODEL_SERVICE):
+        raise invalid({"service": [f"{service.username} does not have the model_service role"]})
+    with transaction.atomic():
+        MLModel.objects.select_for_update().get(pk=model.pk)
+        if model.services.filter(pk=service.pk).exists():
+            return False
+        model.services.add(service)
+        record(
+            action="model.service_granted",
+            actor=actor,
+            obj=model,
+            payload={"model": model.name, "service": service.username},
+        )
+    return True
+
+
+def model_services_revoke(*, model: MLModel, service: User, actor: Actor) -> bool:
+    """Take a model back from a service: it no longer sends nor reads the model's decisions."""
+    _check_grantor(model, actor)
+    with transaction.atomic():
+        MLModel.objects.select_for_update().get(pk=model.pk)
+        if not model.services.filter(pk=service.pk).exists():
+            return False
+        model.services.remove(service)
+        record(
+            action="model.service_revoked",
+            actor=actor,
+            obj=model,
+            payload={"model": model.name, "service": service.username},
+        )
+    return True
+
+
+def _check_grantor(model: MLModel, actor: Actor) -> None:
+    if isinstance(actor, User) and not (
+        model.owner_id == actor.pk and has_role(actor, MODEL_OWNER)
+    ):
+        raise ApplicationError(
+            f"Only the owner of {model.name} grants services its use.", status=403
+        )

@@ -272,6 +272,11 @@ def decision_items(data: Dataset, rows: list[int]) -> list[dict]:
     return items
 
 
+def _labels(data: Dataset, rows: list[int]) -> list[str]:
+    """What the data set records for these applications: the known answers of gold checks."""
+    return [str(data.labels.iloc[i]) for i in rows]
+
+
 def ensure_people() -> list[tuple[str, str, list[str]]]:
     for username, password, roles in PEOPLE:
         if not User.objects.filter(username=username).exists():
@@ -357,8 +362,17 @@ def load() -> dict:
     if pending:
         if token is None:  # the first token was shown once and is not kept: make another
             token = service_token_create(name=SERVICE_NAME, actor=ACTOR)[1]
-        created = send_through_api(pending, token)
-    demo_reviews.simulate(model)  # simulated reviewers, so the group report has numbers
+        if demo_reviews.simulated(model):
+            created = send_through_api(pending, token)
+        else:  # a few days of simulated review work, the applications arriving meanwhile
+            truths = {
+                row["external_id"]: label
+                for row, label in zip(items, _labels(data, rows), strict=True)
+            }
+            created = demo_reviews.simulate_days(
+                model, pending, send=lambda part: send_through_api(part, token), truths=truths
+            )
+    demo_reviews.simulate(model)  # any work left from an older demo (nothing if done above)
     demo_learning.load(model)  # a retraining run from the labels those reviews made
     portal = demo_appeals.load(model)  # access codes and appeals, on decisions now final
     return {

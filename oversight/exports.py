@@ -37,6 +37,7 @@ from audit.canonical import canonical_json, format_time
 from audit.db import read_only_snapshot_with_writer
 from audit.log import iter_events, row_text
 from core import jobs
+from models_registry.models import MLModel
 from oversight.models import Export
 from reviews.models import REASONS, Decision, ProtectedAttribute, Review
 
@@ -367,12 +368,13 @@ def _cell(name: str, value: Any) -> Any:
 def write_csv(
     path: Path, rows: Iterator[dict], names: list[str], tick: Callable[[int], None]
 ) -> int:
+    """`names` as csv_columns gives them: a feature or protected attribute per column."""
     count = 0
     with path.open("w", newline="", encoding="utf-8") as f:
         writer = csv.writer(f)
         writer.writerow(names)
         for row in rows:
-            writer.writerow([_cell(n, row[n]) for n in names])
+            writer.writerow([_csv_cell(n, row) for n in names])
             count += 1
             tick(count)
     return count
@@ -440,6 +442,90 @@ def _batch(rows: list[dict], names: list[str], schema):
 WRITERS = {"csv": write_csv, "jsonl": write_jsonl, "parquet": write_parquet}
 
 
+# --- CSV: flat cells --------------------------------------------------------------------------
+#
+# A spreadsheet reads cells, not JSON: in CSV the features and the protected attributes are a
+# column each (`feature.income`, `group.race`), and the reviews go to reviews.csv beside the
+# decisions, one row per review (`review_count` stays in decisions.csv). JSON Lines and
+# Parquet keep the table's columns, nested values included.
+
+FEATURE_PREFIX, GROUP_PREFIX = "feature.", "group."
+NESTED_IN_CSV = {"features": FEATURE_PREFIX, "groups": GROUP_PREFIX, "reviews": None}
+
+
+def csv_columns(qs: QuerySet[Decision], include_groups: bool) -> list[str]:
+    """The CSV header: COLUMNS_TABLE's columns, the features in place of `features` (every
+    feature of the exported models, in their schema's order), the protected attributes in
+    place of `groups`, and no `reviews` (reviews.csv has them)."""
+    models = MLModel.objects.filter(pk__in=qs.values("model_id")).order_by("name")
+    features = list(dict.fromkeys(s["name"] for m in models for s in m.features))
+    groups = sorted({name for m in models for name in m.protected_attributes})
+    expanded = {"features": [FEATURE_PREFIX + name for name in features],
+                "groups": [GROUP_PREFIX + name for name in groups], "reviews": []}  # fmt: skip
+    return [name for column in columns(include_groups) for name in expanded.get(column, [column])]
+
+
+def _csv_cell(name: str, row: dict) -> Any:
+    if name.startswith(FEATURE_PREFIX):
+        return _flat(_get(row.get("features"), name[len(FEATURE_PREFIX) :]))
+    if name.startswith(GROUP_PREFIX):
+        return _flat(_get(row.get("groups"), name[len(GROUP_PREFIX) :]))
+    return _cell(name, row[name])
+
+
+def _get(values: Any, key: str) -> Any:
+    return values.get(key) if isinstance(values, dict) else None
+
+
+def _flat(value: Any) -> Any:
+    """A cell: numbers and text as they are, none as empty, anything nested (a legacy row) as
+    canonical JSON."""
+    if value is None:
+        return ""
+    if isinstance(value, dict | list):
+        return canonical_json(value)
+    return value
+
+
+REVIEW_COLUMNS = (
+    "decision_id",
+    "kind",
+    "reviewer",
+    "verdict",
+    "outcome",
+    "agrees_with_model",
+    "reason_code",
+    "rationale",
+    "seconds_spent",
+    "model_hidden",
+    "created_at",
+)
+
+
+def write_reviews_csv(path: Path, qs: QuerySet[Decision], *, by_name: bool) -> int:
+    """reviews.csv: one row per review of the exported decisions (known-answer checks left
+    out, as in decisions.csv), oldest first per decision. The reviewer by user name when
+    `by_name` (auditors), else by user id, as in the `reviews` column of the other formats."""
+    reviewer = "reviewer__username" if by_name else "reviewer_id"
+    fields = [reviewer if c == "reviewer" else c for c in REVIEW_COLUMNS]
+    reviews = (
+        Review.objects.filter(decision_id__in=qs.values("id"), is_gold=False)
+        .order_by("decision_id", "id")
+        .values_list(*fields)
+    )
+    at = REVIEW_COLUMNS.index("created_at")
+    count = 0
+    with path.open("w", newline="", encoding="utf-8") as f:
+        writer = csv.writer(f)
+        writer.writerow(REVIEW_COLUMNS)
+        for values in reviews.iterator(chunk_size=CHUNK):
+            row = list(values)
+            row[at] = format_time(row[at])
+            writer.writerow(row)
+            count += 1
+    return count
+
+
 # --- the package ----------------------------------------------------------------------------
 
 
@@ -459,10 +545,15 @@ def write_bundle_events(path: Path, size: int) -> None:
             f.write(orjson.dumps({"seq": row[0], "canonical": text, "hash": row[8]}) + b"\n")
 
 
-def package(target: Path, data: Path, manifest: dict, bundle: dict | None) -> None:
-    """Zip the data file, the manifest and, if given, the audit bundle (streamed from disk)."""
+def package(
+    target: Path, data: Path, manifest: dict, bundle: dict | None, extra: tuple[Path, ...] = ()
+) -> None:
+    """Zip the data file (and the `extra` files beside it: reviews.csv), the manifest and, if
+    given, the audit bundle (streamed from disk)."""
     with zipfile.ZipFile(target, "w", compression=zipfile.ZIP_DEFLATED, allowZip64=True) as z:
         z.write(data, data.name)
+        for path in extra:
+            z.write(path, path.name)
         z.writestr("manifest.json", orjson.dumps(manifest, option=orjson.OPT_INDENT_2))
         if bundle is not None:
             z.write(bundle["events"], "bundle/events.jsonl")
@@ -491,6 +582,9 @@ MANIFEST_NOTES = {
     "same snapshot as the rows. Events after log_size_at_cut up to this one were logged after "
     "the cut: decisions they changed appear in their newer state, which the checkpoint does "
     "not cover yet (a later checkpoint does).",
+    "reviews": "CSV exports only: reviews.csv, one row per review of the exported decisions "
+    "(known-answer checks left out), with its row count and SHA-256; the reviewer by user name "
+    "in auditors' exports, by user id in others'.",
     "rows_from_one_snapshot": "true: every row, review and log size was read in one "
     "PostgreSQL REPEATABLE READ, READ ONLY transaction, a consistent picture of one moment; "
     "false: read without that isolation (SQLite), so rows may reflect changes made while the "

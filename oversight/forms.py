@@ -1,6 +1,9 @@
 from __future__ import annotations
 
+from datetime import UTC
+
 from django import forms
+from django.utils.dateparse import parse_datetime
 
 from reviews.models import REASONS, Decision
 
@@ -57,3 +60,35 @@ class ExportForm(forms.Form):
             "pseudonymise": data["pseudonymise"],
             "include_bundle": data["include_bundle"],
         }
+
+
+FILTER_WORDS = {
+    "since": "received from",
+    "until": "received before",
+    "model": "model",
+    "version": "version",
+    "status": "status",
+    "routed": "routed",
+    "reason": "reason",
+}
+
+
+def describe_filters(filters: dict) -> str:
+    """An export's filters as a person reads them: "model mortgage-approval · race = black"."""
+    if not filters:
+        return "every decision"
+    parts = []
+    for key, words in FILTER_WORDS.items():
+        if key not in filters:
+            continue
+        value = filters[key]
+        if key in ("since", "until"):
+            moment = parse_datetime(str(value))
+            value = f"{moment.astimezone(UTC):%Y-%m-%d %H:%M} UTC" if moment else value
+        elif key == "routed":
+            value = "yes" if value else "no"
+        elif key == "reason":
+            value = str(value).replace("_", " ")
+        parts.append(f"{words} {value}")
+    parts += [f"{name} = {value}" for name, value in sorted(filters.get("groups", {}).items())]
+    return " · ".join(parts)

@@ -140,7 +140,7 @@ def _write_export(export: Export) -> Export:
     shutil.rmtree(workdir, ignore_errors=True)
     workdir.mkdir(parents=True)
     data = workdir / f"decisions.{export.format}"
-    rows, snapshot_size, isolated = _write_rows(export, data)
+    rows, snapshot_size, isolated, reviews = _write_rows(export, data)
     manifest = exports.manifest(
         export,
         rows=rows,
@@ -150,18 +150,25 @@ def _write_export(export: Export) -> Export:
         log_size_at_snapshot=snapshot_size,
         isolated=isolated,
     )
+    extra = ()
+    if reviews:
+        extra = (data.with_name(reviews["file"]),)
+        manifest["reviews"] = {**reviews, "sha256": exports.sha256_of(extra[0])}
     bundle = _bundle(workdir, checkpoint) if export.include_bundle else None
     target = workdir / f"oversight-export-{export.pk}.zip"
-    exports.package(target, data, manifest, bundle)
+    exports.package(target, data, manifest, bundle, extra)
     data.unlink()
+    for path in extra:
+        path.unlink()
     if bundle:
         bundle["events"].unlink()
     return _finish(export, target, rows, manifest)
 
 
-def _write_rows(export: Export, data: Path) -> tuple[int, int, bool]:
+def _write_rows(export: Export, data: Path) -> tuple[int, int, bool, dict | None]:
     """Write the decision rows; returns (rows, the log's size when they were read, whether
-    they were read in one snapshot). The log's size is read first, in the same snapshot."""
+    they were read in one snapshot, reviews.csv's file and rows for a CSV export). The log's
+    size is read first, in the same snapshot."""
     with exports.consistent_read(export.pk) as (isolated, beat):
         snapshot_size = log_size()
         qs = exports.decisions(decisions_visible_to(export.requested_by), export.filters)
@@ -171,15 +178,26 @@ def _write_rows(export: Export, data: Path) -> tuple[int, int, bool]:
             if count % exports.CHUNK == 0:
                 beat(progress=min(95, int(95 * count / total)))
 
+        csv_format = export.format == Export.Format.CSV
         rows = exports.WRITERS[export.format](
             data,
             exports.iter_rows(
                 qs, include_groups=export.include_groups, pseudonymise=export.pseudonymise
             ),
-            exports.columns(export.include_groups),
+            exports.csv_columns(qs, export.include_groups)
+            if csv_format
+            else exports.columns(export.include_groups),
             tick,
         )
-    return rows, snapshot_size, isolated
+        reviews = None
+        if csv_format:  # the reviews beside the rows, from the same snapshot
+            by_name = has_role(export.requested_by, AUDITOR)
+            path = data.with_name("reviews.csv")
+            reviews = {
+                "file": path.name,
+                "rows": exports.write_reviews_csv(path, qs, by_name=by_name),
+            }
+    return rows, snapshot_size, isolated, reviews
 
 
 def _cut_checkpoint(*, bundle: bool) -> tuple[Checkpoint | None, int]:

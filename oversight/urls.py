@@ -4,7 +4,7 @@ know them, under /audit/ beside the audit app's own pages; the group reports are
 
 from django.urls import path
 
-from oversight import report_views, views
+from oversight import owner_views, report_views, views
 
 app_name = "oversight"
 urlpatterns = [
@@ -15,6 +15,9 @@ urlpatterns = [
         views.export_download,
         name="export-download",
     ),
+    path("audit/decisions/", views.decision_find, name="decision-find"),
+    path("models/<slug:name>/activity/", owner_views.model_activity_page, name="model-activity"),
+    path("models/<slug:name>/policy/what-if/", owner_views.what_if, name="what-if"),
     path("oversight/", report_views.reports_index, name="reports"),
     path("oversight/models/<slug:name>/", report_views.model_report, name="report"),
     path(

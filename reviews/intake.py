@@ -109,7 +109,7 @@ def _parse_one(index: int, raw: Any, models: dict[str, MLModel]) -> tuple[Item |
     if model is None:
         name = raw.get("model")
         errors["model"] = (
-            [f"no registered model named {name!r} that this client may use"]
+            [f"no model {name!r} for this client: not found or not granted"]
             if isinstance(name, str)
             else ["must be the name of a registered model (a string)"]
         )

@@ -25,7 +25,7 @@ from audit.selectors import object_proof
 from core import roles as r
 from core.errors import forbidden
 from models_registry.models import MLModel, ModelVersion
-from reviews.models import Decision, ReviewTask
+from reviews.models import Decision, Review, ReviewTask
 
 
 def models_for_ingest(user: User) -> QuerySet[MLModel]:
@@ -468,3 +468,36 @@ def _overdue(now: datetime) -> tuple[list[ReviewTask], int]:
         shown += late.select_related("model", "assignee").order_by("due_at")[:OVERDUE_SHOWN]
         count += late.count()
     return sorted(shown, key=lambda task: task.due_at)[:OVERDUE_SHOWN], count
+
+
+# --- the answers a senior settles between ------------------------------------------------------
+
+
+def answers_seen(decision: Decision, viewer: User, sight: Sight) -> list[dict]:
+    """The answers given on a decision, as a senior adjudicating it (or an auditor) reads them:
+    who, the outcome, the reason code, the rationale, the time spent. For seniors and auditors
+    who see the model's answer only: a reviewer's answer is never shown to another reviewer,
+    whose own answer must stay independent. Known-answer copies are left out (their answers
+    settle nothing)."""
+    if not sight.model or not r.has_role(viewer, r.SENIOR_REVIEWER, r.AUDITOR):
+        return []
+    reviews = (
+        Review.objects.filter(decision=decision, is_gold=False)
+        .select_related("reviewer")
+        .order_by("created_at", "id")
+    )
+    return [
+        {
+            "reviewer": review.reviewer.username,
+            "kind": review.kind,
+            "verdict": review.verdict,
+            "outcome": review.outcome,
+            "agrees_with_model": review.agrees_with_model,
+            "reason_code": review.reason_code,
+            "rationale": review.rationale,
+            "seconds_spent": review.seconds_spent,
+            "model_hidden": review.model_hidden,
+            "created_at": review.created_at,
+        }
+        for review in reviews
+    ]

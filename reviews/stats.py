@@ -14,6 +14,9 @@ from core.errors import invalid
 from reviews.models import Review, ReviewTask
 
 DOUBLE = (ReviewTask.Kind.INITIAL, ReviewTask.Kind.SECOND_OPINION)
+# How the demo's simulated answers begin (oversight.demo_reviews writes them): the statistics
+# pages say when some of what they count was simulated.
+SIMULATED_MARK = "Simulated review (demo):"
 DEFAULT_DAYS, MAX_DAYS = 90, 3650
 DAYS_HELP = f"reviews of the last so many days (default {DEFAULT_DAYS}, at most {MAX_DAYS})"
 
@@ -71,6 +74,16 @@ class ReviewerStats:
     @property
     def gold_accuracy(self) -> float | None:
         return self.gold_correct / self.gold_reviews if self.gold_reviews else None
+
+    @property
+    def double_reviewed(self) -> int:
+        return len(self.agree_pairs)
+
+    @property
+    def kappa_too_few(self) -> bool:
+        """Kappa over fewer double-reviewed decisions than KAPPA_MIN_PAIRS says little: the
+        page shows the count and "too few", not a number to be read as a fact."""
+        return self.double_reviewed < settings.KAPPA_MIN_PAIRS
 
     def as_dict(self) -> dict:
         return {
@@ -140,3 +153,43 @@ def _flag_automation_bias(result: list[ReviewerStats]) -> None:
             peers
         )
         stats.automation_bias = stats.agree_rate >= settings.AUTOMATION_BIAS_AGREE_RATE and fast
+
+
+# --- one reviewer over time ---------------------------------------------------------------------
+
+
+def reviewer_trend(*, reviewer: str, since: datetime) -> list[dict]:
+    """One reviewer's weeks (Monday to Sunday, UTC): reviews, override rate, median seconds,
+    gold items and gold accuracy; gold answers count towards gold accuracy only."""
+    rows = Review.objects.filter(reviewer__username=reviewer, created_at__gte=since).values_list(
+        "created_at", "agrees_with_model", "seconds_spent", "is_gold", "gold_correct"
+    )
+    weeks: dict = {}
+    for created_at, agrees, seconds, is_gold, correct in rows:
+        monday = (created_at - timedelta(days=created_at.weekday())).date()
+        week = weeks.setdefault(monday, ReviewerStats(reviewer))
+        if is_gold:
+            week.gold_reviews += 1
+            week.gold_correct += bool(correct)
+            continue
+        week.reviews += 1
+        week.overrides += not agrees
+        week.seconds.append(seconds)
+    return [
+        {
+            "week": monday,
+            "reviews": week.reviews,
+            "override_rate": week.override_rate,
+            "median_seconds": week.median_seconds,
+            "gold_reviews": week.gold_reviews,
+            "gold_accuracy": week.gold_accuracy,
+        }
+        for monday, week in sorted(weeks.items())
+    ]
+
+
+def simulated_reviews(*, since: datetime, reviewer: str | None = None) -> bool:
+    reviews = Review.objects.filter(created_at__gte=since, rationale__startswith=SIMULATED_MARK)
+    if reviewer:
+        reviews = reviews.filter(reviewer__username=reviewer)
+    return reviews.exists()

@@ -32,10 +32,15 @@
     if (typing(event.target) || event.ctrlKey || event.metaKey || event.altKey) return;
     switch (event.key) {
       case "a": event.preventDefault(); focus("agree"); break;          // Enter confirms
-      case "o": event.preventDefault(); focus("override-outcome") || focus("blind-outcome"); break;
-      case "e":
+      case "o":
         event.preventDefault();
-        document.getElementById("escalate-box").open = true;
+        focus("override-outcome") || focus("blind-outcome") || focus("reason-code");
+        break;
+      case "e":
+        var box = document.getElementById("escalate-box");
+        if (!box) break;  // seniors settle cases: nobody above them to escalate to
+        event.preventDefault();
+        box.open = true;
         focus("escalate-note");
         break;
       case "r": event.preventDefault(); focus("release"); break;        // Enter confirms
@@ -52,11 +57,34 @@
     document.addEventListener(name, function () { lastActivity = Date.now(); }, { passive: true });
   });
 
+  // The countdown changes every second on screen, but a screen reader is told only when a
+  // threshold is crossed (5 minutes left, 1 minute left, expired), through a polite live
+  // region that is not the countdown itself.
+  var announce = document.getElementById("lease-announce");
+  var THRESHOLDS = [
+    [0, "Your lease has expired: your answer may not be saved. Renew, or claim the next task."],
+    [60, "One minute left on your lease."],
+    [300, "Five minutes left on your lease."]
+  ];
+  var told = null;
+
+  function tell(seconds) {
+    if (!announce) return;
+    var due = null;
+    for (var i = 0; i < THRESHOLDS.length; i++) {
+      if (seconds <= THRESHOLDS[i][0]) { due = THRESHOLDS[i]; break; }
+    }
+    if (told === null) { told = due ? due[0] : Infinity; return; }  // nothing on page load
+    if (due && due[0] < told) { told = due[0]; announce.textContent = due[1]; }
+    if (!due) told = Infinity;  // renewed: the thresholds apply again
+  }
+
   function render() {
     var seconds = Math.max(0, Math.round((deadline - Date.now()) / 1000));
     var m = Math.floor(seconds / 60), s = seconds % 60;
     shown.textContent = seconds > 0 ? m + ":" + (s < 10 ? "0" : "") + s : "expired — your answer may not be saved";
     shown.parentElement.classList.toggle("bad", seconds < 120);
+    tell(seconds);
   }
 
   var LOST = "Your lease on this task was lost: your answer will not be saved. Claim the next task.";
@@ -67,7 +95,7 @@
     lost = true;
     var box = document.getElementById("lease-lost");
     box.textContent = message || LOST;
-    box.hidden = false;
+    box.hidden = false;  // role="alert": read out once
     shown.textContent = "none";
     shown.parentElement.classList.add("bad");
   }

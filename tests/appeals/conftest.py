@@ -39,7 +39,7 @@ def denied(tiny_model, service) -> Decision:
 
 
 def review_all(model, erin) -> None:
-    registry.policy_update(model=model, changes={"review_all": True}, actor=erin)
+    registry.policy_update(model=model, changes={"review_all": True}, actor=erin, note="test")
 
 
 @pytest.fixture

@@ -198,7 +198,7 @@ def test_an_appeal_task_cannot_be_answered_as_a_review(denied, carol):
 def adjudicated(model, service, erin, alice, bob, senior) -> Decision:
     """Alice and Bob disagree; the senior adjudicates: final by the adjudicator."""
     changes = {"review_all": True, "reviewers_required": 2}
-    registry.policy_update(model=model, changes=changes, actor=erin)
+    registry.policy_update(model=model, changes=changes, actor=erin, note="test")
     decision = ingest(service, 7)
     first = queue.task_claim_next(reviewer=alice, kind="initial")
     second = queue.task_claim_next(reviewer=bob, kind="second_opinion")

@@ -111,7 +111,9 @@ def test_a_decision_waiting_for_review_cannot_be_appealed_yet(pending):
 
 
 def test_only_within_the_models_appeal_window(denied, tiny_model, erin):
-    registry.policy_update(model=tiny_model, changes={"appeal_window_days": 30}, actor=erin)
+    registry.policy_update(
+        model=tiny_model, changes={"appeal_window_days": 30}, actor=erin, note="test"
+    )
     until = denied.finalized_at + timedelta(days=30)
     assert services.appealability(denied).until == until
     assert services.appealability(denied, until - timedelta(seconds=1)).allowed

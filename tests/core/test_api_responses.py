@@ -114,7 +114,7 @@ class World:
 @pytest.fixture
 def world(tiny_model, tiny_artifact, service, alice, bob, carol, dave, erin, frank,
           django_capture_on_commit_callbacks, settings) -> World:  # fmt: skip
-    registry.policy_update(model=tiny_model, changes={"review_all": True}, actor=erin)
+    registry.policy_update(model=tiny_model, changes={"review_all": True}, actor=erin, note="test")
     ingested = reviews.decisions_ingest(items=[item(n) for n in range(1, 9)], actor=service.user)
     users = {u.username: u for u in (alice, bob, carol, dave, erin, frank)}
     w = World(users, service, [x.decision.pk for x in ingested], tiny_artifact,
@@ -233,7 +233,8 @@ CASES = [
     get(f"{M}/{{name}}/card.md", 401, None, at=lambda w: TINY),
     get(f"{M}/{{name}}/policy/", 200, "alice", at=lambda w: TINY),
     get(f"{M}/{{name}}/policy/", 404, "alice", at=lambda w: {"name": "nope"}),
-    put(f"{M}/{{name}}/policy/", 200, "erin", at=lambda w: TINY, body={"sla_hours": 24}),
+    put(f"{M}/{{name}}/policy/", 200, "erin", at=lambda w: TINY,
+        body={"sla_hours": 24, "note": "Faster reviews."}),
     put(f"{M}/{{name}}/policy/", 400, "erin", at=lambda w: TINY,
         body={"confidence_treshold": 0.5}),
     put(f"{M}/{{name}}/policy/", 403, "alice", at=lambda w: TINY, body={"sla_hours": 24}),

@@ -102,3 +102,21 @@ def test_a_json_endpoint_refuses_a_multipart_body(erin):
     response = api(erin).post("/api/v1/models/", {"name": "x"}, format="multipart")
     assert response.status_code == 415
     assert response.json()["error"]["code"] == "unsupported_media_type"
+
+
+def test_the_docs_group_every_operation_with_a_summary_and_an_example_body(schema):
+    from core.api_docs import ORDER
+
+    assert [tag["name"] for tag in schema["tags"]] == ORDER
+    assert all(tag["description"] for tag in schema["tags"])
+    lacking = []
+    for path, operations in schema["paths"].items():
+        for method, operation in operations.items():
+            if len(operation.get("tags", [])) != 1 or operation["tags"][0] not in ORDER:
+                lacking.append(f"{method} {path}: tag {operation.get('tags')}")
+            if not operation.get("summary"):
+                lacking.append(f"{method} {path}: no summary")
+            bodies = operation.get("requestBody", {}).get("content", {}).values()
+            if bodies and not any(body.get("examples") for body in bodies):
+                lacking.append(f"{method} {path}: no example body")
+    assert not lacking, "\n".join(lacking)

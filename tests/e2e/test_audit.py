@@ -34,7 +34,7 @@ def test_an_auditor_verifies_the_chain_and_exports_a_filtered_log(
     page.fill("#id_groups", "race=white")
     page.check("#id_include_bundle")
     page.click("#export-form button[type=submit]")
-    page.wait_for_selector("text=requested")
+    page.wait_for_selector("text=is ready")
     export = Export.objects.get()
     assert (
         export.status == "done"

@@ -15,7 +15,7 @@ pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
 def start_reviewing(page, live_server, model, service, erin, *, cases: int) -> None:
     """`cases` decisions wait for review; alice logs in, starts reviewing and has the first."""
-    registry.policy_update(model=model, changes={"review_all": True}, actor=erin)
+    registry.policy_update(model=model, changes={"review_all": True}, actor=erin, note="test")
     decisions_ingest(items=[item(n) for n in range(1, cases + 1)], actor=service.user)
     log_in(page, live_server, "alice", PASSWORD)
     page.goto(f"{live_server.url}/review/")
@@ -54,7 +54,7 @@ def test_a_reviewer_overrides_by_keyboard_and_lands_on_the_next_case(
 def test_agree_needs_a_second_key_and_works_without_javascript(
     browser, live_server, tiny_model, service, erin, alice
 ):
-    registry.policy_update(model=tiny_model, changes={"review_all": True}, actor=erin)
+    registry.policy_update(model=tiny_model, changes={"review_all": True}, actor=erin, note="test")
     decisions_ingest(items=[item(1)], actor=service.user)
     context = browser.new_context(java_script_enabled=False)
     page = context.new_page()

@@ -28,7 +28,7 @@ from tests.fixtures import item, tiny_training_data
 def ingest(model, service, erin, n: int = 1, start: int = 1, bodies=None, **policy):
     """n decisions of the tiny model under the given policy changes."""
     if policy:
-        registry.policy_update(model=model, changes=policy, actor=erin)
+        registry.policy_update(model=model, changes=policy, actor=erin, note="test")
     bodies = bodies or [item(i) for i in range(start, start + n)]
     return [r.decision for r in decisions_ingest(items=bodies, actor=service.user)]
 

@@ -146,7 +146,9 @@ def test_retraining_registers_a_working_skops_candidate_with_its_provenance(
 def test_holdout_labels_are_never_trained_on(
     trainable, service, erin, alice, django_capture_on_commit_callbacks
 ):
-    registry.policy_update(model=trainable, changes={"random_audit_rate": 100.0}, actor=erin)
+    registry.policy_update(
+        model=trainable, changes={"random_audit_rate": 100.0}, actor=erin, note="test"
+    )
     labels_for(trainable, service, erin, alice, n=40)
     held = LabelRecord.objects.filter(holdout=True).count()
     assert 0 < held < 40
@@ -196,7 +198,9 @@ def test_a_model_without_a_champion_cannot_be_retrained(erin, service):
 def test_it_retrains_automatically_after_the_policys_number_of_new_labels(
     trainable, service, erin, alice
 ):
-    registry.policy_update(model=trainable, changes={"retrain_min_new_labels": 3}, actor=erin)
+    registry.policy_update(
+        model=trainable, changes={"retrain_min_new_labels": 3}, actor=erin, note="test"
+    )
 
     def deliver_all():
         for message in Message.objects.filter(kind="label", status="pending").order_by("pk"):
@@ -241,7 +245,8 @@ def test_retrain_min_new_labels_is_a_policy_field_checked_like_the_others(tiny_m
     )
     assert response.status_code == 400
     assert "retrain_min_new_labels" in response.json()["error"]["fields"]
-    ok = api(erin).put("/api/v1/models/tiny/policy/", {"retrain_min_new_labels": 50}, "json")
+    body = {"retrain_min_new_labels": 50, "note": "Retrain every 50 labels."}
+    ok = api(erin).put("/api/v1/models/tiny/policy/", body, "json")
     assert ok.status_code == 200 and ok.json()["retrain_min_new_labels"] == 50
     client = Client()
     client.force_login(erin)

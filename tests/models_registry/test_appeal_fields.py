@@ -84,16 +84,18 @@ def test_the_appeal_window_is_a_policy_setting_of_180_days_by_default(tiny_model
     assert policy.appeal_window_days == 180
     assert any("appeal for 180 days" in line for line in policy_in_words(policy))
     changed = registry.policy_update(
-        model=tiny_model, changes={"appeal_window_days": 365}, actor=erin
+        model=tiny_model, changes={"appeal_window_days": 365}, actor=erin, note="test"
     )
     assert changed.appeal_window_days == 365
     for bad in (0, 3651, 1.5, "long"):
         with pytest.raises(ApplicationError) as refused:
             registry.policy_update(
-                model=tiny_model, changes={"appeal_window_days": bad}, actor=erin
+                model=tiny_model, changes={"appeal_window_days": bad}, actor=erin, note="test"
             )
         assert set(refused.value.fields) == {"appeal_window_days"}
     response = api(erin).put(
-        "/api/v1/models/tiny/policy/", {"appeal_window_days": 200}, format="json"
+        "/api/v1/models/tiny/policy/",
+        {"appeal_window_days": 200, "note": "A longer window."},
+        format="json",
     )
     assert response.status_code == 200 and response.json()["appeal_window_days"] == 200

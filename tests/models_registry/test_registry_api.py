@@ -252,7 +252,8 @@ def test_a_policy_change_is_a_new_version_audited_before_and_after(erin, service
 )  # fmt: skip
 def test_a_bad_policy_is_refused_and_names_the_setting(erin, service, change, field):
     register_tiny(erin, [service.user])
-    response = api(erin).put("/api/v1/models/tiny/policy/", change, format="json")
+    body = {**change, "note": "A test of a bad setting."}
+    response = api(erin).put("/api/v1/models/tiny/policy/", body, format="json")
     assert response.status_code == 400, response.json()
     assert field in response.json()["error"]["fields"]
     assert RoutingPolicy.objects.count() == 1
@@ -336,7 +337,19 @@ def test_it_names_unknown_and_bad_policy_settings_together(erin, service):
     register_tiny(erin, [service.user])
     body = {"confidence_treshold": 0.8, "sla_hours": "soon"}
     response = api(erin).put("/api/v1/models/tiny/policy/", body, format="json")
-    assert set(response.json()["error"]["fields"]) == {"confidence_treshold", "sla_hours"}
+    fields = set(response.json()["error"]["fields"])
+    assert fields == {"confidence_treshold", "sla_hours", "note"}  # the note is required too
+
+
+def test_a_policy_change_without_a_note_is_refused_and_names_it(erin, service):
+    register_tiny(erin, [service.user])
+    response = api(erin).put("/api/v1/models/tiny/policy/", {"sla_hours": 12}, format="json")
+    assert response.status_code == 400
+    assert set(response.json()["error"]["fields"]) == {"note"}
+    bad = {"sla_hours": 0, "note": "  "}
+    response = api(erin).put("/api/v1/models/tiny/policy/", bad, format="json")
+    assert set(response.json()["error"]["fields"]) == {"sla_hours", "note"}
+    assert RoutingPolicy.objects.count() == 1
 
 
 def test_a_policy_read_back_and_sent_again_with_a_change_is_accepted(erin, service):

@@ -24,7 +24,9 @@ pytestmark = pytest.mark.django_db
 @pytest.fixture
 def log(tiny_model, service, erin, alice):
     """Six decisions: half routed for audit, one of them reviewed and overridden."""
-    registry.policy_update(model=tiny_model, changes={"random_audit_rate": 50.0}, actor=erin)
+    registry.policy_update(
+        model=tiny_model, changes={"random_audit_rate": 50.0}, actor=erin, note="test"
+    )
     groups = [{"race": "black", "sex": "female"}, {"race": "white", "sex": "male"}]
     items = [item(n, groups=groups[n % 2]) for n in range(1, 7)]
     decisions = [r.decision for r in reviews.decisions_ingest(items=items, actor=service.user)]
@@ -75,9 +77,16 @@ def test_a_csv_export_has_every_decision_its_reviews_and_a_manifest(log, dave, e
     assert [int(r["decision_id"]) for r in rows] == [d.pk for d in log]
     reviewed = [r for r in rows if r["review_count"] == "1"]
     assert len(reviewed) == 1 and reviewed[0]["overridden"] == "True"
-    review = json.loads(reviewed[0]["reviews"])[0]
-    assert review["rationale"] == "Checked the pay slips." and review["seconds_spent"] >= 0
-    assert json.loads(rows[0]["groups"]) == {"race": "white", "sex": "male"}  # auditors see groups
+    # A cell per feature and per protected attribute, no JSON; the reviews in reviews.csv.
+    assert (rows[0]["feature.income"], rows[0]["feature.history"]) == ("120.0", "good")
+    assert (rows[0]["group.race"], rows[0]["group.sex"]) == ("white", "male")  # auditors only
+    assert not {"features", "groups", "reviews"} & set(rows[0])
+    (review,) = csv.DictReader(io.StringIO(package.read("reviews.csv").decode()))
+    assert review["decision_id"] == reviewed[0]["decision_id"] and review["reviewer"] == "alice"
+    assert review["rationale"] == "Checked the pay slips." and float(review["seconds_spent"]) >= 0
+    assert review["reason_code"] == "model_error" and review["verdict"] == "override"
+    assert manifest["reviews"]["rows"] == 1
+    assert manifest["reviews"]["sha256"] == hashlib.sha256(package.read("reviews.csv")).hexdigest()
     assert "appeal_status" in rows[0]
     actions = set(AuditEvent.objects.values_list("action", flat=True))
     assert {"export.created", "export.finished", "export.downloaded"} <= actions
@@ -207,7 +216,8 @@ def test_auditors_reach_a_decisions_events_and_proof_from_its_pages(log, dave):
     assert f"/api/v1/decisions/{decision.pk}/proof/" in page
     events = client.get("/audit/events/", {"object_id": str(decision.pk), "action": "decision."})
     assert f'href="/audit/decisions/{decision.pk}/"' in events.content.decode()
-    assert client.get("/audit/events/", {"since": "not a date"}).status_code == 200
+    refused = client.get("/audit/events/", {"since": "not a date"})
+    assert refused.status_code == 400  # a bad filter is an error, never the whole log
 
 
 # --- who may ask for what ------------------------------------------------------------------
@@ -338,7 +348,8 @@ def test_the_manifest_says_how_far_the_log_had_grown_at_the_cut_and_at_the_read(
     assert manifest["log_size_at_snapshot"] == manifest["checkpoint"]["size"] + 2
     assert manifest["rows_from_one_snapshot"] is False  # SQLite, or inside a test transaction
     assert set(manifest["notes"]) == {
-        "checkpoint", "log_size_at_cut", "log_size_at_snapshot", "rows_from_one_snapshot"
+        "checkpoint", "log_size_at_cut", "log_size_at_snapshot", "rows_from_one_snapshot",
+        "reviews",
     }  # fmt: skip
 
 
@@ -381,7 +392,7 @@ def test_a_filtered_export_carries_only_its_own_decisions_reviews_and_groups(
     from oversight import exports
     from reviews.models import Decision, ProtectedAttribute
 
-    registry.policy_update(model=tiny_model, changes={"review_all": True}, actor=erin)
+    registry.policy_update(model=tiny_model, changes={"review_all": True}, actor=erin, note="test")
     groups = [{"race": "black", "sex": "female"}, {"race": "white", "sex": "male"}]
     items = [item(n, groups=groups[n % 2]) for n in range(1, 4)]
     first, middle, last = (
@@ -413,12 +424,21 @@ def test_a_json_lines_export_keeps_integers_past_64_bits(log, dave, export):
 
 
 @pytest.mark.parametrize("who", ["dave", "service"])
-def test_every_format_has_the_column_tables_columns_in_order(log, dave, service, who, export):
+def test_every_format_has_the_column_tables_columns_in_order(
+    log, dave, alice, service, who, export
+):
     client = api(dave) if who == "dave" else service.client()
     names = exports.columns(include_groups=who == "dave")
     assert names[: len(exports.COLUMNS)] == exports.COLUMNS
-    csv_file = download(client, export(client, format="csv")).read("decisions.csv").decode()
-    assert next(csv.reader(io.StringIO(csv_file))) == names
+    package = download(client, export(client, format="csv"))
+    header = next(csv.reader(io.StringIO(package.read("decisions.csv").decode())))
+    features = [f"feature.{spec['name']}" for spec in log[0].model.features]
+    flat = {"features": features, "reviews": [], "groups": ["group.race", "group.sex"]}
+    assert header == [n for name in names for n in flat.get(name, [name])]
+    reviews = next(csv.reader(io.StringIO(package.read("reviews.csv").decode())))
+    assert reviews == list(exports.REVIEW_COLUMNS)
+    (review,) = list(csv.DictReader(io.StringIO(package.read("reviews.csv").decode())))
+    assert review["reviewer"] == ("alice" if who == "dave" else str(alice.pk))  # names: auditors
     jsonl = download(client, export(client, format="jsonl")).read("decisions.jsonl")
     assert list(json.loads(jsonl.splitlines()[0])) == names
     parquet = download(client, export(client, format="parquet")).read("decisions.parquet")

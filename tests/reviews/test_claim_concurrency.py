@@ -21,7 +21,7 @@ TASKS = 1200
 
 
 def test_sixteen_reviewers_never_share_a_task_and_none_is_lost(tiny_model, service, erin):
-    registry.policy_update(model=tiny_model, changes={"review_all": True}, actor=erin)
+    registry.policy_update(model=tiny_model, changes={"review_all": True}, actor=erin, note="test")
     for start in range(0, TASKS, 400):
         decisions_ingest(items=[item(n) for n in range(start, start + 400)], actor=service.user)
     assert ReviewTask.objects.filter(state="open").count() == TASKS

@@ -20,7 +20,7 @@ pytestmark = pytest.mark.django_db
 
 @pytest.fixture
 def task(tiny_model, service, erin, alice):
-    registry.policy_update(model=tiny_model, changes={"review_all": True}, actor=erin)
+    registry.policy_update(model=tiny_model, changes={"review_all": True}, actor=erin, note="test")
     decisions_ingest(items=[item(1)], actor=service.user)
     return services.task_claim_next(reviewer=alice)
 

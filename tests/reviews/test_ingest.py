@@ -82,7 +82,9 @@ def test_a_client_may_send_its_own_outcome_and_confidence(tiny_model, service):
 
 
 def test_low_confidence_routes_the_decision_and_opens_a_task(tiny_model, service, erin):
-    registry.policy_update(model=tiny_model, changes={"confidence_threshold": 0.999}, actor=erin)
+    registry.policy_update(
+        model=tiny_model, changes={"confidence_threshold": 0.999}, actor=erin, note="test"
+    )
     data = post(service, item(1)).json()
     assert data["routed"] is True and data["status"] == "pending_review"
     assert data["routing"]["reasons"] == ["low_confidence"]
@@ -98,7 +100,10 @@ def test_low_confidence_routes_the_decision_and_opens_a_task(tiny_model, service
 
 def test_two_reviewers_required_opens_two_independent_tasks(tiny_model, service, erin):
     registry.policy_update(
-        model=tiny_model, changes={"review_all": True, "reviewers_required": 2}, actor=erin
+        model=tiny_model,
+        changes={"review_all": True, "reviewers_required": 2},
+        actor=erin,
+        note="test",
     )
     post(service, item(1))
     assert sorted(ReviewTask.objects.values_list("kind", flat=True)) == [
@@ -111,7 +116,9 @@ def test_a_high_stakes_rule_routes_and_records_each_comparison(tiny_model, servi
     rule = {"name": "rich-and-indebted", "when": {"all": [
         {"field": "income", "op": "ge", "value": 100},
         {"field": "debt", "op": "gt", "value": 50}]}}  # fmt: skip
-    registry.policy_update(model=tiny_model, changes={"high_stakes": [rule]}, actor=erin)
+    registry.policy_update(
+        model=tiny_model, changes={"high_stakes": [rule]}, actor=erin, note="test"
+    )
     quiet = post(service, item(1, features={"debt": 10.0})).json()
     loud = post(service, item(2, features={"debt": 60.0})).json()
     assert quiet["routed"] is False and loud["routed"] is True
@@ -127,7 +134,9 @@ def test_a_high_stakes_rule_routes_and_records_each_comparison(tiny_model, servi
 def test_random_audit_is_deterministic_per_external_id(tiny_model, service, erin):
     from reviews.routing import audit_draw
 
-    registry.policy_update(model=tiny_model, changes={"random_audit_rate": 50.0}, actor=erin)
+    registry.policy_update(
+        model=tiny_model, changes={"random_audit_rate": 50.0}, actor=erin, note="test"
+    )
     for n in range(1, 21):
         data = post(service, item(n)).json()
         assert data["routed"] == (audit_draw("tiny", f"app-{n:05d}") < 0.5)
@@ -139,6 +148,7 @@ def test_active_learning_spends_the_daily_budget_on_the_most_uncertain(tiny_mode
         model=tiny_model,
         changes={"active_learning_budget": 2, "active_learning_max_margin": 1.0},
         actor=erin,
+        note="test",
     )
     incomes = [40.0, 60.0, 80.0, 120.0, 200.0]
     items = [item(n, features={"income": v}) for n, v in enumerate(incomes, start=1)]
@@ -178,7 +188,7 @@ def test_active_learning_spends_the_daily_budget_on_the_most_uncertain(tiny_mode
         ({"groups": {"religion": "x"}}, "groups.religion", "is not a protected attribute"),
         ({"external_id": ""}, "external_id", "is required"),
         ({"subject_ref": None}, "subject_ref", "is required"),
-        ({"model": "nope"}, "model", "no registered model named 'nope'"),
+        ({"model": "nope"}, "model", "no model 'nope' for this client: not found or not granted"),
         ({"version": 7}, "version", "has no version 7"),
         ({"colour": "red"}, "colour", "is not a field of a decision"),
     ],
@@ -341,7 +351,7 @@ def test_only_model_services_send_decisions(tiny_model, erin, dave):
 def test_a_service_not_granted_the_model_cannot_send_or_read(tiny_model, service, other_service):
     response = post(other_service, item(1))
     assert response.status_code == 400
-    assert "that this client may use" in response.json()["error"]["fields"]["model"][0]
+    assert "not found or not granted" in response.json()["error"]["fields"]["model"][0]
     decision_id = post(service, item(1)).json()["id"]
     assert other_service.client().get(f"{URL}{decision_id}/").status_code == 404
     assert other_service.client().get(URL).json()["results"] == []
@@ -358,7 +368,9 @@ def test_protected_attributes_are_shown_only_to_auditors(tiny_model, service, da
 
 
 def test_the_list_filters_and_names_bad_filters(tiny_model, service, erin, dave):
-    registry.policy_update(model=tiny_model, changes={"random_audit_rate": 50.0}, actor=erin)
+    registry.policy_update(
+        model=tiny_model, changes={"random_audit_rate": 50.0}, actor=erin, note="test"
+    )
     post(service, {"items": [item(n) for n in range(1, 21)]}, url=URL + "bulk/")
     routed = Decision.objects.filter(routed=True).count()
     assert 0 < routed < 20
@@ -555,7 +567,7 @@ def test_a_version_that_imputes_scores_and_explains_a_decision_without_the_featu
     from tests.models_registry.test_registry_api import imputing_pipeline, register_optional_debt
 
     model = register_optional_debt(erin, service)
-    registry.policy_update(model=model, changes={"random_audit_rate": 0.0}, actor=erin)
+    registry.policy_update(model=model, changes={"random_audit_rate": 0.0}, actor=erin, note="test")
     artifact = sio.dumps(imputing_pipeline())
     version = registry.version_upload(model=model, artifact=artifact, actor=erin)
     registry.version_promote(version=version, actor=erin)

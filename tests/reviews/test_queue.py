@@ -21,7 +21,9 @@ CLAIM = "/api/v1/review-tasks/claim/"
 
 def routed(model, service, erin, n: int = 1, start: int = 1, **policy) -> list[Decision]:
     """n decisions that all wait for review (review_all on, plus the given policy)."""
-    registry.policy_update(model=model, changes={"review_all": True, **policy}, actor=erin)
+    registry.policy_update(
+        model=model, changes={"review_all": True, **policy}, actor=erin, note="test"
+    )
     results = decisions_ingest(items=[item(i) for i in range(start, start + n)], actor=service.user)
     return [result.decision for result in results]
 

@@ -153,5 +153,5 @@ def test_blind_routing_names_no_rule_on_the_models_outcome_or_confidence(blind, 
     client = Client()
     client.force_login(carol)
     page = client.get(f"/review/tasks/{held['id']}/").content.decode()
-    assert "High stakes: big_income." in page
+    assert "High stakes: big_income (income is above 100)." in page
     assert "answered_either_way" not in page and "any_confidence" not in page

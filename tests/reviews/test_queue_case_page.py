@@ -99,7 +99,9 @@ def gold_and_sample(tiny_model, service, erin, alice, bob):
     """Alice holds a gold copy of an unrouted decision and an ordinary random-audit sample."""
     gold = decisions_ingest(items=[item(1)], actor=service.user)[0].decision
     assert not gold.routed and gold.status == "final"
-    registry.policy_update(model=tiny_model, changes={"random_audit_rate": 100}, actor=erin)
+    registry.policy_update(
+        model=tiny_model, changes={"random_audit_rate": 100}, actor=erin, note="test"
+    )
     sample = decisions_ingest(items=[item(2)], actor=service.user)[0].decision
     assert sample.reasons == ["random_audit"]
     url = f"/api/v1/decisions/{gold.pk}/gold/"

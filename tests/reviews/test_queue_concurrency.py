@@ -25,7 +25,7 @@ ROUNDS = 30
 
 def two_reviewer_decisions(model, service, erin, n: int = ROUNDS) -> list[Decision]:
     changes = {"review_all": True, "reviewers_required": 2}
-    registry.policy_update(model=model, changes=changes, actor=erin)
+    registry.policy_update(model=model, changes=changes, actor=erin, note="test")
     return [
         r.decision for r in decisions_ingest(items=[item(k) for k in range(n)], actor=service.user)
     ]

@@ -215,6 +215,20 @@ LOOKS = [
     Look("audit home", "get", lambda w: "/audit/", frozenset({"auditor"}), page=True),
     Look("audit events", "get", lambda w: f"/audit/events/?object_id={w.d1}",
          frozenset({"auditor"}), page=True),
+    Look("audit find", "get", lambda w: f"/audit/decisions/?q={w.d1}", frozenset({"auditor"}),
+         page=True, status=302),
+    Look("task list", "get", lambda w: "/review/tasks/", frozenset(SENIORS_AND_AUDITORS),
+         page=True),
+    Look("task list by reason", "get", lambda w: "/review/tasks/?reason=high_stakes",
+         frozenset(SENIORS_AND_AUDITORS), page=True),
+    Look("task list find", "get", lambda w: f"/review/tasks/?find={w.d1}",
+         frozenset(SENIORS_AND_AUDITORS), page=True),
+    Look("reviewer stats page", "get", lambda w: "/review/stats/olga/",
+         frozenset(SENIORS_AND_AUDITORS), page=True),
+    Look("model activity page", "get", lambda w: "/models/leaky/activity/",
+         frozenset({"auditor", "model_owner"}), page=True),
+    Look("policy what-if", "post", lambda w: "/models/leaky/policy/what-if/",
+         frozenset({"auditor", "model_owner"}), page=True, body=lambda w: WHAT_IF),
     # working a task: claim, look, renew, a refused answer, release, claim, escalate
     Look("claim", "post", lambda w: "/api/v1/review-tasks/claim/", frozenset(REVIEWERS),
          after=_claimed),
@@ -251,7 +265,37 @@ LOOKS = [
          frozenset(REVIEWERS), after=_claimed),
     Look("answer", "post", lambda w: f"/api/v1/review-tasks/{w.mine}/decision/",
          frozenset(REVIEWERS), body=_answer, answers=True),
+    Look("my recent answers", "get", lambda w: "/review/", frozenset(REVIEWERS), page=True,
+         answers=True),
+    # a senior's adjudication page, of someone else's escalation
+    Look("adjudication page", "get", lambda w: f"/review/tasks/{_adjudication(w)}/",
+         frozenset(SENIORS_AND_AUDITORS), page=True),
 ]  # fmt: skip
+
+WHAT_IF = {
+    "confidence_threshold": "0.5", "high_stakes": json.dumps(RULES), "random_audit_rate": "10",
+    "active_learning_budget": "0", "active_learning_max_margin": "0.2",
+    "reviewers_required": "2", "sla_hours": "48", "last": "500",
+}  # fmt: skip
+
+
+def _adjudication(w: World) -> int:
+    """Another reviewer escalates a task of a decision the viewer never had a task of (whose
+    model answer a blind viewer must not see): a senior's adjudication opens on it."""
+    oscar = make_user("oscar", r.REVIEWER)
+    viewer = ROLES.get(w.viewer.user) and w.page.session.get("_auth_user_id")
+    touched = set(
+        ReviewTask.objects.filter(assignee_id=viewer).values_list("decision_id", flat=True)
+    )
+    held = []
+    while (task := reviews.task_claim_next(reviewer=oscar)) is not None:
+        if task.decision_id not in touched:
+            for other in held:
+                reviews.task_release(task_id=other.pk, reviewer=oscar)
+            return reviews.task_escalate(task_id=task.pk, reviewer=oscar, note="Unsure.").pk
+        held.append(task)
+    raise AssertionError("no decision left that the viewer never had a task of")
+
 
 # What some viewers must find (the looks reach the data: a hidden value is hidden, not absent).
 SHOWN = {
@@ -269,6 +313,14 @@ SHOWN = {
     ("senior", "decision detail"): ["0.87310472", "0.746209"],
     ("blind_reviewer", "answer"): [OUTCOME],
     ("blind_senior", "answer"): [OUTCOME],
+    ("auditor", "policy what-if"): [*GROUP_SECRETS, "What if"],
+    ("model_owner", "policy what-if"): ["What if"],
+    ("senior", "task list"): ["Case ", "high stakes"],
+    ("senior", "adjudication page"): ["87.3%", "Escalated by oscar"],
+    ("auditor", "adjudication page"): ["87.3%", "Escalated by oscar"],
+    ("blind_senior", "adjudication page"): ["Escalated by oscar"],
+    ("reviewer", "my recent answers"): ["Your recent answers", OUTCOME],
+    ("model_owner", "model activity page"): ["Why decisions went to a person"],
 }
 
 
