@@ -50,6 +50,7 @@ SUMMARIES = {
     ("POST", "/api/v1/appeals/{appeal_id}/decision/"): "Decide an appeal (uphold or overturn)",
     ("GET", "/api/v1/audit/checkpoints/"): "List signed checkpoints",
     ("GET", "/api/v1/audit/checkpoints/latest/"): "The latest signed checkpoint",
+    ("POST", "/api/v1/audit/checkpoints/{size}/cosignatures/"): "Give a witness's cosignature",
     ("GET", "/api/v1/audit/proofs/consistency/"): "Consistency proof between two tree sizes",
     ("GET", "/api/v1/audit/proofs/inclusion/"): "Inclusion proof of one event",
     ("GET", "/api/v1/audit/public-key/"): "The checkpoints' public key",
@@ -193,6 +194,12 @@ EXAMPLES: dict[tuple[str, str], list[tuple]] = {
     ],
     ("POST", "/api/v1/decisions/{decision_id}/gold/"): [
         ("two copies", {"outcome": "approve", "copies": 2, "note": "Verified with the branch."})
+    ],
+    ("POST", "/api/v1/audit/checkpoints/{size}/cosignatures/"): [
+        (
+            "a C2SP cosignature/v1 line",
+            {"cosignature": "— witness.example.org/w1 LEIY8wAAAABrDICdvcZl0AkplpVG7JvdBFRW1LM6"},
+        )
     ],
     ("POST", "/api/v1/exports/"): [
         (
