@@ -26,7 +26,7 @@ from audit.services import viewed
 from core import roles as r
 from core.permissions import role_permission
 from reviews.models import Decision
-from reviews.selectors import decisions_visible_to
+from reviews.selectors import as_posed, decisions_posing_for, decisions_visible_to
 
 DECISION_READERS = (r.AUDITOR, r.SENIOR_REVIEWER, r.MODEL_OWNER, r.MODEL_SERVICE)
 
@@ -178,6 +178,10 @@ class NoticeApi(APIView):
             object_type="decision",
             object_id=decision.pk,
         )
+        if decisions_posing_for(request.user, [decision.pk]):
+            # A known-answer item this senior may be served: its notice as what it poses as
+            # (awaiting review), not its outcome, which would tell the check and its answer.
+            decision = as_posed(decision)
         return Response(NoticeOut(notice_for(decision, access)).data)
 
 

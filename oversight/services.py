@@ -25,7 +25,7 @@ from core.errors import ApplicationError, forbidden
 from core.roles import AUDITOR, has_role
 from oversight import exports, tasks
 from oversight.models import Export
-from reviews.selectors import decisions_visible_to, role_sight
+from reviews.selectors import decisions_answer_visible_to, role_sight
 
 logger = logging.getLogger(__name__)
 
@@ -164,7 +164,10 @@ def _write_rows(export: Export, data: Path) -> tuple[int, int, bool]:
     they were read in one snapshot). The log's size is read first, in the same snapshot."""
     with exports.consistent_read(export.pk) as (isolated, beat):
         snapshot_size = log_size()
-        qs = exports.decisions(decisions_visible_to(export.requested_by), export.filters)
+        # Not the decisions whose answer the requester may not learn (one who also reviews:
+        # those awaiting a blind review or posing as samples for them), filters and all.
+        requester = export.requested_by
+        qs = exports.decisions(decisions_answer_visible_to(requester), export.filters)
         total = max(qs.count(), 1)
 
         def tick(count: int) -> None:
