@@ -14,7 +14,6 @@ from django.urls import reverse
 from django.utils import timezone
 from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_field
 from rest_framework import serializers, status
-from rest_framework.pagination import CursorPagination
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -24,6 +23,7 @@ from appeals.models import Appeal
 from appeals.notice import notice_for, portal_url
 from audit.services import viewed
 from core import roles as r
+from core.pagination import CursorPagination
 from core.permissions import role_permission
 from reviews.models import Decision
 from reviews.selectors import as_posed, decisions_posing_for, decisions_visible_to
