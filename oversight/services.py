@@ -22,7 +22,7 @@ from audit.models import Checkpoint
 from audit.services import checkpoint_sign
 from core import jobs, queueing
 from core.errors import ApplicationError, forbidden
-from core.roles import AUDITOR, has_role
+from core.roles import AUDITOR, REVIEWER, has_role
 from oversight import exports, tasks
 from oversight.models import Export
 from reviews.selectors import decisions_answer_visible_to, role_sight
@@ -81,6 +81,10 @@ BUNDLE_NOT_AUDITOR = (
     "the audit bundle is for auditors only: it is the whole log up to the checkpoint, other "
     "models' decisions included"
 )
+BUNDLE_REVIEWER = (
+    "the audit bundle is the whole log, the model's answers to the decisions awaiting blind "
+    "review included: not for someone who also reviews (ask an auditor who does not)"
+)
 BUNDLE_PSEUDONYMISED = (
     "the bundle carries the raw log, subject references included; it cannot be pseudonymised"
 )
@@ -101,6 +105,8 @@ def _checked_request(
         errors["filters.groups"] = [GROUPS_REFUSED]
     if include_bundle and not has_role(actor, AUDITOR):
         errors["include_bundle"] = [BUNDLE_NOT_AUDITOR]
+    elif include_bundle and has_role(actor, REVIEWER):
+        errors["include_bundle"] = [BUNDLE_REVIEWER]
     elif include_bundle and pseudonymise:
         errors["include_bundle"] = [BUNDLE_PSEUDONYMISED]
     if errors:

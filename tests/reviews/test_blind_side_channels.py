@@ -349,3 +349,11 @@ def test_an_export_by_an_auditor_who_also_reviews_leaves_out_what_he_is_blind_to
     with zipfile.ZipFile(io.BytesIO(raw)) as package:
         lines = package.read("decisions.jsonl").decode().splitlines()
     assert [json.loads(line)["decision_id"] for line in lines] == [open_one.pk]
+
+
+def test_an_auditor_who_also_reviews_is_refused_the_audit_bundle(blind_denials):
+    both = make_user("quinn", "auditor", "reviewer")
+    body = {"format": "csv", "include_bundle": True}
+    response = api(both).post("/api/v1/exports/", body, format="json")
+    assert response.status_code == 400
+    assert "blind review" in response.json()["error"]["fields"]["include_bundle"][0]
