@@ -14,7 +14,6 @@ from django.urls import reverse
 from django.utils import timezone
 from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_field
 from rest_framework import serializers, status
-from rest_framework.pagination import CursorPagination
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -24,9 +23,10 @@ from appeals.models import Appeal
 from appeals.notice import notice_for, portal_url
 from audit.services import viewed
 from core import roles as r
+from core.pagination import CursorPagination
 from core.permissions import role_permission
 from reviews.models import Decision
-from reviews.selectors import decisions_visible_to
+from reviews.selectors import as_posed, decisions_posing_for, decisions_visible_to
 
 DECISION_READERS = (r.AUDITOR, r.SENIOR_REVIEWER, r.MODEL_OWNER, r.MODEL_SERVICE)
 
@@ -178,6 +178,10 @@ class NoticeApi(APIView):
             object_type="decision",
             object_id=decision.pk,
         )
+        if decisions_posing_for(request.user, [decision.pk]):
+            # A known-answer item this senior may be served: its notice as what it poses as
+            # (awaiting review), not its outcome, which would tell the check and its answer.
+            decision = as_posed(decision)
         return Response(NoticeOut(notice_for(decision, access)).data)
 
 

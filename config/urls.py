@@ -27,6 +27,7 @@ urlpatterns = [
     path("my-decision/", include("appeals.portal_urls")),
     path("audit/", include("audit.urls")),
     path("", include("oversight.urls")),
-    # Last: any other /api/ path is a JSON 404, not an HTML page.
-    re_path(r"^api/(?P<rest>.*)$", core_views.api_not_found, name="api-not-found"),
+    # Last: any other /api/ path is a JSON 404, not an HTML page (a newline in it too: `.`
+    # would stop there).
+    re_path(r"^api/(?P<rest>[\s\S]*)\Z", core_views.api_not_found, name="api-not-found"),
 ]

@@ -1,9 +1,10 @@
 """OpenAPI: what drf-spectacular cannot see in Oversight's views, described in one place.
 
 - Every operation documents its error responses, all with the one body of core.errors
-  (`{"error": {"code", "message", "fields"}}`): 400 when it takes input, 401/403 when it needs
-  a role, 404 when its path names an object, 409 when it changes state, 413 when it takes a
-  body, and 414 and 429 everywhere (the web server's URL limit, the throttles).
+  (`{"error": {"code", "message", "fields"}}`): 401/403 when it needs a role, 404 when its path
+  names an object, 409 when it changes state, 413 when it takes a body, and 400, 414 and 429
+  everywhere (any query string is checked for NUL characters and lone surrogates, a paginated
+  list refuses a cursor it did not give out; the web server's URL limit; the throttles).
 - An APIView that pages by hand declares its paginator as a nested `Pagination` class; its
   list is documented as the page it returns ({next, previous, results}), not a bare array.
 - An output field whose default is None (a missing related object) is nullable.
@@ -25,7 +26,9 @@ from core import api_docs
 from core.errors import ErrorSerializer
 
 ERRORS = {
-    "400": "Invalid input: `fields` names every bad field (and item, in a batch).",
+    "400": "Invalid input: `fields` names every bad field (and item, in a batch); on any "
+    "operation, a query string with a NUL character or a lone surrogate, and on a list, a "
+    "cursor it did not give out.",
     "401": "No valid credentials: send `Authorization: Token <token>`, or log in.",
     "403": "Your role, or this object, does not allow it.",
     "404": "No such object, or none that you may see.",
@@ -65,9 +68,9 @@ class OversightAutoSchema(AutoSchema):
         return responses
 
     def _error_codes(self) -> list[str]:
-        codes = []
-        if self._takes_a_body() or self._has_query_parameters():
-            codes.append("400")
+        # Any request may be refused as bad input: its query string is checked whatever the
+        # operation (core.middleware.RequestGuard), and lists refuse a cursor they did not give.
+        codes = ["400"]
         if not all(isinstance(p, AllowAny) for p in self.view.get_permissions()):
             codes += ["401", "403"]
         if uritemplate.variables(self.path):
@@ -80,13 +83,6 @@ class OversightAutoSchema(AutoSchema):
 
     def _takes_a_body(self) -> bool:
         return self.method in ("POST", "PUT", "PATCH") and self.get_request_serializer() is not None
-
-    def _has_query_parameters(self) -> bool:
-        """Filters and options, that is: a bad cursor or format is not a 400."""
-        ignored = {"format", *(p["name"] for p in self._get_pagination_parameters())}
-        return any(
-            p.get("in") == "query" and p["name"] not in ignored for p in self._get_parameters()
-        )
 
     def _get_paginator(self):
         paginator = super()._get_paginator()

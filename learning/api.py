@@ -13,13 +13,13 @@ from django.http import StreamingHttpResponse
 from django.shortcuts import get_object_or_404
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import renderers, serializers, status
-from rest_framework.pagination import CursorPagination
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from core import roles as r
 from core.errors import ErrorDetailSerializer, JSONErrors, forbidden, not_found
+from core.pagination import CursorPagination
 from core.permissions import role_permission
 from learning import selectors, services
 from learning.models import LabelRecord, RetrainingRun, TrainingExample

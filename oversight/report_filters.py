@@ -15,6 +15,7 @@ from core.errors import invalid, not_found
 from models_registry.models import MLModel, ModelVersion
 from oversight.selectors import reportable_models
 from reviews.models import REASONS, Decision
+from reviews.selectors import decisions_answer_visible_to
 
 SAMPLES = ("all", "random_audit")
 MAX_INTERSECTED = 3
@@ -33,10 +34,17 @@ class ReportFilters:
     sample: str = "all"
     reason: str | None = None
     references: list[str] = field(default_factory=list)
+    # Whose report: their counts leave out the decisions whose model answer they may not
+    # learn (reviews.selectors.decisions_answer_visible_to): a senior's, those awaiting a blind
+    # review or posing as samples that they may be given. None: the system's (monitoring).
+    viewer: User | None = None
 
     def decisions(self) -> QuerySet[Decision]:
         """The model's decisions these filters select (before any grouping)."""
-        qs = Decision.objects.filter(model=self.model)
+        base = Decision.objects.all()
+        if self.viewer is not None:
+            base = decisions_answer_visible_to(self.viewer)
+        qs = base.filter(model=self.model)
         if self.since:
             qs = qs.filter(received_at__gte=self.since)
         if self.until:
@@ -117,7 +125,9 @@ def report_filters(params: Any, viewer: User) -> ReportFilters:
     if model is None:
         raise not_found(f"No model named {name!r} that you may report on.")
     errors: dict[str, list[str]] = {}
-    filters = ReportFilters(model=model, attributes=_attributes(params, model, errors))
+    filters = ReportFilters(
+        model=model, attributes=_attributes(params, model, errors), viewer=viewer
+    )
     filters.intersect = _flag(params, "intersect", errors)
     if filters.intersect and len(filters.attributes) < 2:
         errors["intersect"] = ["needs at least two attributes"]

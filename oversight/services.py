@@ -22,10 +22,10 @@ from audit.models import Checkpoint
 from audit.services import checkpoint_sign
 from core import jobs, queueing
 from core.errors import ApplicationError, forbidden
-from core.roles import AUDITOR, has_role
+from core.roles import AUDITOR, REVIEWER, has_role
 from oversight import exports, tasks
 from oversight.models import Export
-from reviews.selectors import decisions_visible_to, role_sight
+from reviews.selectors import decisions_answer_visible_to, role_sight
 
 logger = logging.getLogger(__name__)
 
@@ -81,6 +81,10 @@ BUNDLE_NOT_AUDITOR = (
     "the audit bundle is for auditors only: it is the whole log up to the checkpoint, other "
     "models' decisions included"
 )
+BUNDLE_REVIEWER = (
+    "the audit bundle is the whole log, the model's answers to the decisions awaiting blind "
+    "review included: not for someone who also reviews (ask an auditor who does not)"
+)
 BUNDLE_PSEUDONYMISED = (
     "the bundle carries the raw log, subject references included; it cannot be pseudonymised"
 )
@@ -101,6 +105,8 @@ def _checked_request(
         errors["filters.groups"] = [GROUPS_REFUSED]
     if include_bundle and not has_role(actor, AUDITOR):
         errors["include_bundle"] = [BUNDLE_NOT_AUDITOR]
+    elif include_bundle and has_role(actor, REVIEWER):
+        errors["include_bundle"] = [BUNDLE_REVIEWER]
     elif include_bundle and pseudonymise:
         errors["include_bundle"] = [BUNDLE_PSEUDONYMISED]
     if errors:
@@ -171,7 +177,10 @@ def _write_rows(export: Export, data: Path) -> tuple[int, int, bool, dict | None
     size is read first, in the same snapshot."""
     with exports.consistent_read(export.pk) as (isolated, beat):
         snapshot_size = log_size()
-        qs = exports.decisions(decisions_visible_to(export.requested_by), export.filters)
+        # Not the decisions whose answer the requester may not learn (one who also reviews:
+        # those awaiting a blind review or posing as samples for them), filters and all.
+        requester = export.requested_by
+        qs = exports.decisions(decisions_answer_visible_to(requester), export.filters)
         total = max(qs.count(), 1)
 
         def tick(count: int) -> None:

@@ -13,7 +13,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from audit.api import READERS as PROOF_READERS
-from audit.api import DecisionProofOut
+from audit.api import DecisionProofOut, ProofEventOut
 from audit.services import viewed
 from core import roles as r
 from core.errors import forbidden
@@ -261,17 +261,39 @@ class DecisionDetailApi(APIView):
         return Response(_out(request, decision))
 
 
+class DecisionProofEventOut(ProofEventOut):
+    canonical = serializers.CharField(
+        allow_null=True,
+        help_text="the event's canonical JSON text; null when it is withheld (given to a "
+        "service by leaf hash and proof only: events by staff or by the system)",
+    )
+    action = serializers.CharField(help_text="the event's action (from its canonical text)")
+    actor = serializers.CharField(
+        help_text="who did it: `service:…`, `person:…`, `system`, or `user:…` for auditors; "
+        "for a service, a staff member is `staff:` and a pseudonym that stays the same across "
+        "this service's proofs"
+    )
+
+
+class DecisionSeenProofOut(DecisionProofOut):
+    events = DecisionProofEventOut(many=True)
+
+
 class DecisionProofApi(APIView):
     """Every audit event of a decision with its inclusion proof against the latest checkpoint.
-    Events logged after that checkpoint come with `proof: null` until the next one."""
+    Events logged after that checkpoint come with `proof: null` until the next one. A service
+    is given the events of staff and of the system by leaf hash and proof only (`canonical:
+    null`, as a person's receipt), under a pseudonym, and no reads; `python -m audit.verify`
+    checks the file either way."""
 
     permission_classes = [role_permission(*PROOF_READERS)]
 
-    @extend_schema(responses=DecisionProofOut)
+    @extend_schema(responses=DecisionSeenProofOut)
     def get(self, request: Request, decision_id: int) -> Response:
         decision = get_object_or_404(selectors.decisions_visible_to(request.user), pk=decision_id)
         sight = selectors.sights_of(request.user, [decision.pk])[decision.pk]
-        return Response(DecisionProofOut(selectors.decision_log(decision, sight)).data)
+        log = selectors.decision_log(decision, sight, viewer=request.user)
+        return Response(DecisionSeenProofOut(log).data)
 
 
 # --- the review queue -------------------------------------------------------------------------

@@ -45,6 +45,10 @@ class Decision(models.Model):
     routed = models.BooleanField()
     # ",low_confidence,high_stakes," so that one reason can be filtered on any database.
     reason_tags = models.CharField(max_length=200, blank=True)
+    # The reasons as blind review shows them (reviews.selectors.blind_routing): high_stakes only
+    # when a rule that does not test the model's answer fired. Whoever may not see the answer
+    # filters on these (reviews.selectors.decisions_filtered).
+    blind_reason_tags = models.CharField(max_length=200, blank=True, default="", db_default="")
     status = models.CharField(max_length=20, choices=Status.choices)
     final_outcome = models.CharField(max_length=100, blank=True)
     finalized_by = models.CharField(max_length=20, choices=FinalizedBy.choices, blank=True)
@@ -228,6 +232,11 @@ class GoldLabel(models.Model):
     decision = models.OneToOneField(Decision, on_delete=models.PROTECT, related_name="gold")
     outcome = models.CharField(max_length=100)
     note = models.TextField(blank=True)
+    # The reasons its copies are shown with (reviews.selectors.shown_routing), fixed when it is
+    # marked: the decision's own as its copies' reviewers see them, or, when it has none, those
+    # of an ordinary sample (review_all when the policy reviews all, else random_audit). The
+    # decision is shown to whoever may be served a copy as awaiting review for these reasons.
+    pose_tags = models.CharField(max_length=200, blank=True, default="", db_default="")
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
     )

@@ -7,13 +7,17 @@ sent to a person" (and "why was this one not") can always be answered.
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
 from models_registry import rules
 from models_registry.models import RoutingPolicy
 
-# Higher first in the queue. High-stakes decisions before merely uncertain ones.
+# Higher first in the queue. High-stakes decisions before merely uncertain ones. A task's
+# priority comes from the reasons its reviewer is shown (reviews.selectors.task_priority): a
+# blind task's from the reasons blind review leaves, a known-answer copy's from those it poses
+# with, so that the queue's order tells nobody more than the routing they see.
 PRIORITY = {
     "high_stakes": 100,
     "low_confidence": 50,
@@ -37,7 +41,7 @@ class Route:
 
     @property
     def priority(self) -> int:
-        return max((PRIORITY[reason] for reason in self.reasons), default=0)
+        return priority_of(self.reasons)
 
     def as_dict(self, policy_version: int) -> dict:
         return {
@@ -45,6 +49,16 @@ class Route:
             "reasons": self.reasons,
             "conditions": self.conditions,
         }
+
+
+def priority_of(reasons: Iterable[str]) -> int:
+    return max((PRIORITY.get(reason, 0) for reason in reasons), default=0)
+
+
+def tags(reasons: Iterable[str]) -> str:
+    """Reasons as stored for filtering on any database: ",low_confidence,high_stakes,"."""
+    reasons = list(reasons)
+    return "," + ",".join(reasons) + "," if reasons else ""
 
 
 def audit_draw(model_name: str, external_id: str) -> float:

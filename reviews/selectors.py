@@ -2,16 +2,22 @@
 
 from __future__ import annotations
 
+import copy
+import hashlib
+import hmac
 import json
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
+from django.conf import settings
 from django.contrib.auth.models import User
 from django.db.models import (
+    BooleanField,
     Count,
     Exists,
+    ExpressionWrapper,
     OuterRef,
     Prefetch,
     Q,
@@ -25,7 +31,8 @@ from audit.selectors import object_proof
 from core import roles as r
 from core.errors import forbidden
 from models_registry.models import MLModel, ModelVersion
-from reviews.models import Decision, Review, ReviewTask
+from reviews import routing as routes
+from reviews.models import REASONS, Decision, GoldLabel, Review, ReviewTask
 
 
 def models_for_ingest(user: User) -> QuerySet[MLModel]:
@@ -60,20 +67,56 @@ def decisions_filtered(
     since: datetime | None = None,
     until: datetime | None = None,
 ) -> QuerySet[Decision]:
+    """The decisions the user may see, filtered on what they may see of each: a filter on
+    what derives from the model's answer (the status and routing, the reasons) matches a
+    decision whose answer is hidden from the viewer by the reasons blind review shows them,
+    and a known-answer item they may be served by what it poses as (seen_as_q)."""
     decisions = decisions_visible_to(user)
     if model:
         decisions = decisions.filter(model__name=model)
-    if status:
-        decisions = decisions.filter(status=status)
-    if routed is not None:
-        decisions = decisions.filter(routed=routed)
-    if reason:
-        decisions = decisions.filter(reason_tags__contains=f",{reason},")
+    if status or routed is not None or reason:
+        decisions = decisions.filter(seen_as_q(user, status=status, routed=routed, reason=reason))
     if since:
         decisions = decisions.filter(received_at__gte=since)
     if until:
         decisions = decisions.filter(received_at__lt=until)
     return decisions
+
+
+def seen_as_q(
+    viewer: User,
+    *,
+    status: str | None = None,
+    routed: bool | None = None,
+    reason: str | None = None,
+) -> Q:
+    """Decisions whose status, routing and reasons, as the viewer sees them (decision_seen),
+    are these. Filtering on the stored values would give away what the viewer is not shown:
+    `reason=high_stakes` would pick out the blind decisions whose rule on the model's answer
+    fired, `status=final` the known-answer items among the decisions awaiting review."""
+    stored = Q()
+    if status:
+        stored &= Q(status=status)
+    if routed is not None:
+        stored &= Q(routed=routed)
+    if reason:
+        stored &= Q(reason_tags__contains=f",{reason},")
+    hidden, posing = hidden_q(viewer), posing_q(viewer)
+    if hidden is None or posing is None:
+        return stored
+    # Blind: the status and routed flag are what they are (a decision awaiting a blind review
+    # awaits review); the reasons are blind review's.
+    blind = Q(status=status) if status else Q()
+    if routed is not None:
+        blind &= Q(routed=routed)
+    if reason:
+        blind &= Q(blind_reason_tags__contains=f",{reason},")
+    seen = (~posing & ~hidden & stored) | (~posing & hidden & blind)
+    # Posing as an ordinary decision awaiting review, for the reasons its copies show.
+    if status in (None, "", Decision.Status.PENDING_REVIEW) and routed in (None, True):
+        posed = Q(gold__pose_tags__contains=f",{reason},") if reason else Q()
+        seen |= posing & posed
+    return seen
 
 
 def may_see_groups(user: User) -> bool:
@@ -111,6 +154,12 @@ class Sight:
     # The events as logged (canonical texts, payloads included, with their proofs). Without
     # it, each event's time, action and actor (decision_history).
     log: bool = False
+    # With log: the texts of the events made by staff too (they name them). Without, those
+    # are given by leaf hash and proof, beside their action and a pseudonym for their actor.
+    log_names: bool = False
+    # A known-answer item the viewer may be served (posing_q): shown as the ordinary decision
+    # awaiting review that its copies pose as (status, routing, settlement, tasks).
+    pose: bool = False
 
 
 # A reviewer or senior who holds an unanswered blind task on the decision, or who may still be
@@ -118,7 +167,7 @@ class Sight:
 BLIND_REVIEWER = Sight("blind_reviewer")
 REVIEWER = Sight("reviewer", model=True)
 SENIOR = Sight("senior", model=True)
-AUDITOR = Sight("auditor", model=True, groups=True, draw=True, log=True)
+AUDITOR = Sight("auditor", model=True, groups=True, draw=True, log=True, log_names=True)
 MODEL_OWNER = Sight("model_owner", model=True, draw=True)
 MODEL_SERVICE = Sight("model_service", model=True, draw=True, log=True)
 # The decision named, nothing shown: a task its reviewer handed back, or a viewer without a role.
@@ -152,10 +201,15 @@ def role_sight(viewer: User) -> Sight:
 
 def sights_of(viewer: User, decision_ids: list[int]) -> dict[int, Sight]:
     """The viewer's sight of each of these decisions, in one query: blind on those that await
-    a blind review they hold or may still be given."""
+    a blind review they hold or may still be given, posing on the known-answer items whose
+    copies they may be served."""
     base = role_sight(viewer)
-    hidden = decisions_hidden_from(viewer, decision_ids)
-    return {pk: BLIND_REVIEWER if pk in hidden else base for pk in decision_ids}
+    hidden, posing = _withheld(viewer, decision_ids)
+    sights = {}
+    for pk in decision_ids:
+        sight = BLIND_REVIEWER if pk in hidden else base
+        sights[pk] = replace(sight, pose=True) if pk in posing else sight
+    return sights
 
 
 def task_sight(task: ReviewTask, viewer: User) -> Sight:
@@ -174,26 +228,34 @@ def decision_seen(
     seen: dict[str, Any] = {"id": decision.pk}
     if not sight.case:
         return seen
+    # A known-answer item, to whoever may be served a copy and through any copy: the ordinary
+    # decision awaiting review it poses as. Its settlement (it is often final, by the model)
+    # and its other tasks would tell the check from a sample.
+    posed = sight.pose or (task is not None and task.is_gold)
     seen.update(
         model=decision.model.name,
         model_version=decision.model_version.number if decision.model_version_id else None,
         external_id=decision.external_id,
         subject_ref=decision.subject_ref,
-        status=decision.status,
+        status=Decision.Status.PENDING_REVIEW if posed else decision.status,
         scored_by=decision.scored_by,
         features=decision.features,
-        routed=decision.routed,
+        routed=True if posed else decision.routed,
         routing=_routing_seen(decision, sight, task),
-        finalized_by=decision.finalized_by,
-        finalized_at=decision.finalized_at,
+        finalized_by="" if posed else decision.finalized_by,
+        finalized_at=None if posed else decision.finalized_at,
         received_at=decision.received_at,
     )
     if task is None and tasks:
         seen["tasks"] = [
-            {"id": t.pk, "kind": t.kind, "state": t.state} for t in decision.tasks.all()
+            {"id": t.pk, "kind": t.kind, "state": t.state}
+            for t in decision.tasks.all()
+            if t.is_gold or not posed
         ]
     if sight.model:
         seen.update({key: getattr(decision, key) for key in _MODEL_KEYS})
+        if posed:
+            seen["final_outcome"] = ""
     if not sight.model or task is not None:
         seen["model_hidden"] = not sight.model
     if sight.groups and task is None:
@@ -212,6 +274,8 @@ def decisions_seen(
     prefetch_related_objects(rows, "model", versions, *(["tasks"] if tasks else []))
     if any(sight.groups for sight in sights.values()):
         prefetch_related_objects(rows, "protected")
+    if any(sight.pose for sight in sights.values()):
+        prefetch_related_objects([d for d in rows if sights[d.pk].pose], "gold")
     return [decision_seen(d, sights[d.pk], tasks=tasks) for d in rows]
 
 
@@ -219,6 +283,8 @@ def _routing_seen(decision: Decision, sight: Sight, task: ReviewTask | None) -> 
     if task is not None:
         return shown_routing(task, sight.model)
     routing = decision.routing if sight.model else blind_routing(decision.routing)
+    if sight.pose:
+        return _posed(_without_draws(routing), gold_pose_of(decision))
     return routing if sight.draw else _without_draws(routing)
 
 
@@ -265,14 +331,58 @@ def _task_of(event: AuditEvent) -> int | None:
     return json.loads(event.payload).get("task")
 
 
-def decision_log(decision: Decision, sight: Sight) -> dict:
+def decision_log(decision: Decision, sight: Sight, *, viewer: User | None = None) -> dict:
     """The decision's events as logged, each with its inclusion proof against the latest
-    checkpoint (audit.selectors.object_proof). Canonical texts cannot be redacted (their hashes
-    are what is proven), so they are for sights with `log` only: auditors, and the services
-    whose decision it is; anyone else gets decision_history."""
+    checkpoint (audit.selectors.object_proof) and, beside it, its action and actor. Canonical
+    texts cannot be redacted (their hashes are what is proven), so they are for sights with
+    `log` only: auditors, and the services whose decision it is; anyone else gets
+    decision_history.
+
+    A service is not told who on the staff did what: reads (`*.viewed`) are left out, and the
+    events made by staff or by the system (whose payloads name reviewers) are given by leaf
+    hash and proof alone, in the receipt's withheld form (`canonical: null`, which `python -m
+    audit.verify` checks), their actor a pseudonym that stays the same for this service (and
+    differs for another). Its own events and the affected person's are given in full."""
     if not sight.log:
         raise forbidden("The decision's log, payloads included, is for auditors and services.")
-    return object_proof(object_type="decision", object_id=decision.pk)
+    proof = object_proof(object_type="decision", object_id=decision.pk)
+    events = [_with_actor(event) for event in proof["events"]]
+    if not sight.log_names:
+        scope = viewer.get_username() if viewer is not None else ""
+        events = [_by_hash(event, scope) for event in events if not _is_read(event)]
+    return {**proof, "events": events}
+
+
+def _with_actor(event: dict) -> dict:
+    text = json.loads(event["canonical"])
+    return {**event, "action": text["action"], "actor": text["actor"]}
+
+
+def _is_read(event: dict) -> bool:
+    return event["action"].endswith(".viewed")
+
+
+# Actors whose events a service reads in full: services, and the affected person (who comes
+# with the decision's reference, which the service holds).
+_OPEN_ACTORS = ("service:", "person:")
+
+
+def _by_hash(event: dict, scope: str) -> dict:
+    if event["actor"].startswith(_OPEN_ACTORS):
+        return event
+    actor = event["actor"]
+    if actor.startswith("user:"):
+        actor = "staff:" + actor_pseudonym(actor, scope=scope)
+    return {**event, "canonical": None, "actor": actor}
+
+
+def actor_pseudonym(actor: str, *, scope: str) -> str:
+    """A stable pseudonym for an actor, keyed by the server's secret and the reader: the same
+    person gets the same one in everything this reader is shown, another reader cannot link
+    them, and nobody without the key can tell who it is."""
+    key = hashlib.sha256(f"oversight-actor-pseudonym\x00{settings.SECRET_KEY}".encode()).digest()
+    message = f"{scope}\x00{actor}".encode()
+    return hmac.new(key, message, hashlib.sha256).hexdigest()[:16]
 
 
 # --- blind review --------------------------------------------------------------------------------
@@ -299,6 +409,40 @@ def _tests_the_answer(rule: dict) -> bool:
     return any(c.get("field") in _REVEALING_FIELDS for c in rule.get("conditions", []))
 
 
+def seen_reasons(routing: dict, *, blind: bool) -> list[str]:
+    """The routing reasons a reviewer is shown: under blind review, those blind_routing keeps."""
+    return blind_routing(routing)["reasons"] if blind else list(routing.get("reasons", []))
+
+
+def task_priority(routing: dict, *, blind: bool) -> int:
+    """A task's place in the queue, from the reasons its reviewer is shown: a blind task whose
+    only high-stakes rules test the model's answer must not come first while the routing it
+    shows says review_all (the queue's order would say what the routing does not)."""
+    return routes.priority_of(seen_reasons(routing, blind=blind))
+
+
+def gold_pose(decision: Decision, *, blind: bool, review_all: bool) -> list[str]:
+    """The reasons a known-answer item's copies are shown with (GoldLabel.pose_tags): the
+    decision's own as its copies' reviewers see them, with review_all when the policy reviews
+    everything (every fresh task says so); when that leaves none, an ordinary audit sample's."""
+    reasons = set(seen_reasons(decision.routing, blind=blind))
+    if review_all:
+        reasons.add("review_all")
+    return [reason for reason in REASONS if reason in reasons] or ["random_audit"]
+
+
+def gold_pose_of(decision: Decision) -> list[str]:
+    """The reasons the known-answer item poses with (GoldLabel.pose_tags; for one marked
+    before poses were kept, the decision's own as blind review shows them, or a sample's)."""
+    try:
+        tags = decision.gold.pose_tags
+    except GoldLabel.DoesNotExist:
+        tags = ""
+    return [tag for tag in tags.split(",") if tag] or (
+        blind_routing(decision.routing)["reasons"] or ["random_audit"]
+    )
+
+
 def reveals_model(task: ReviewTask, viewer: User) -> bool:
     """Whoever holds an unanswered blind task on a decision sees nothing of the model's answer
     to it, through whichever task (their own, a sibling) or endpoint they look."""
@@ -316,17 +460,82 @@ def decisions_hidden_from(viewer: User, decision_ids: list[int]) -> set[int]:
     have no task of their own on it yet (a senior reads every decision; peeking first and
     claiming after would defeat blind review). Once they answered, or hold a task that is not
     blind (an adjudication), they see it. Auditors and model owners are not blinded."""
-    if not r.has_role(viewer, r.REVIEWER) or not decision_ids:
-        return set()
-    State = ReviewTask.State
-    awaiting = ReviewTask.objects.filter(
-        decision_id__in=decision_ids, blind=True, state__in=[State.OPEN, State.CLAIMED]
+    return _withheld(viewer, decision_ids)[0]
+
+
+def decisions_posing_for(viewer: User, decision_ids: list[int]) -> set[int]:
+    """Of these decisions, the known-answer items the viewer may be served a copy of (or holds
+    one of, unanswered): shown to them as what the copies pose as (posing_q)."""
+    return _withheld(viewer, decision_ids)[1]
+
+
+def _withheld(viewer: User, decision_ids: list[int]) -> tuple[set[int], set[int]]:
+    """(hidden, posing) of these decisions for the viewer, in one query."""
+    hidden, posing = hidden_q(viewer), posing_q(viewer)
+    if hidden is None or posing is None or not decision_ids:
+        return set(), set()
+    rows = (
+        Decision.objects.filter(pk__in=decision_ids)
+        .filter(hidden | posing)
+        .annotate(
+            is_hidden=ExpressionWrapper(hidden, output_field=BooleanField()),
+            is_posing=ExpressionWrapper(posing, output_field=BooleanField()),
+        )
+        .values_list("pk", "is_hidden", "is_posing")
     )
-    past_blind = ReviewTask.objects.filter(
-        decision_id=OuterRef("decision_id"), assignee_id=viewer.pk
-    ).exclude(blind=True, state=State.CLAIMED)
-    hidden = awaiting.exclude(Exists(past_blind))
-    return set(hidden.values_list("decision_id", flat=True))
+    found = list(rows)
+    return {pk for pk, h, _ in found if h}, {pk for pk, _, p in found if p}
+
+
+_LIVE = (ReviewTask.State.OPEN, ReviewTask.State.CLAIMED)
+
+
+def _awaiting(viewer: User, tasks: Q) -> Q:
+    """Decisions with a live task of this sort that the viewer holds unanswered or may still
+    be given: they have no task of their own on it, other than a claimed one of this sort."""
+    live = ReviewTask.objects.filter(tasks, decision_id=OuterRef("pk"), state__in=_LIVE)
+    own = ReviewTask.objects.filter(decision_id=OuterRef("pk"), assignee_id=viewer.pk).exclude(
+        tasks & Q(state=ReviewTask.State.CLAIMED)
+    )
+    return Q(Exists(live)) & ~Q(Exists(own))
+
+
+def hidden_q(viewer: User) -> Q | None:
+    """The decisions whose model answer is hidden from the viewer (decisions_hidden_from), as
+    a condition on decisions; None for a viewer who reviews nothing (nothing is)."""
+    if not r.has_role(viewer, r.REVIEWER):
+        return None
+    return _awaiting(viewer, Q(blind=True))
+
+
+def posing_q(viewer: User) -> Q | None:
+    """The known-answer items the viewer may be served a copy of, or holds one of unanswered;
+    None for a viewer who reviews nothing."""
+    if not r.has_role(viewer, r.REVIEWER):
+        return None
+    return _awaiting(viewer, Q(is_gold=True))
+
+
+def as_posed(decision: Decision) -> Decision:
+    """A copy of a known-answer item as it poses to whoever may be served a copy (posing_q):
+    awaiting review, nothing settled. For readers above this app that render a Decision (the
+    notice); never saved."""
+    posed = copy.copy(decision)
+    posed.status, posed.final_outcome = Decision.Status.PENDING_REVIEW, ""
+    posed.finalized_by, posed.finalized_at, posed.finalized_by_user_id = "", None, None
+    posed.routed = True
+    return posed
+
+
+def decisions_answer_visible_to(user: User) -> QuerySet[Decision]:
+    """The decisions whose model answer and settlement the user may learn in any form: those
+    they may see, less those hidden from them by blind review and the known-answer items they
+    may be served. Exports and reports count over these: a count is a way of seeing."""
+    decisions = decisions_visible_to(user)
+    hidden, posing = hidden_q(user), posing_q(user)
+    if hidden is None or posing is None:
+        return decisions
+    return decisions.exclude(hidden | posing)
 
 
 def shown_routing(task: ReviewTask, reveal: bool) -> dict:
@@ -336,8 +545,8 @@ def shown_routing(task: ReviewTask, reveal: bool) -> dict:
     routing = _without_draws(
         task.decision.routing if reveal else blind_routing(task.decision.routing)
     )
-    if task.is_gold and not routing.get("reasons"):
-        return _as_audit_sample(routing)
+    if task.is_gold:
+        return _posed(routing, gold_pose_of(task.decision))
     return routing
 
 
@@ -353,11 +562,13 @@ def _without_draw(condition: dict) -> dict:
     return {k: v for k, v in condition.items() if k not in ("draw", "rate")}
 
 
-def _as_audit_sample(routing: dict) -> dict:
-    shown = {**routing, "reasons": ["random_audit"]}
+def _posed(routing: dict, reasons: list[str]) -> dict:
+    """The routing record as a known-answer item shows it: fired for the reasons it poses with
+    (its own as seen, or an ordinary sample's), as an ordinary decision's would be."""
+    shown = {**routing, "reasons": reasons}
     if "conditions" in routing:
         shown["conditions"] = [
-            {**c, "fired": c.get("name") == "random_audit"} for c in routing["conditions"]
+            {**c, "fired": c.get("name") in reasons} for c in routing["conditions"]
         ]
     return shown
 
@@ -378,7 +589,12 @@ def task_for(viewer: User, task_id: int) -> ReviewTask | None:
     tasks = _tasks_with_case()
     if not r.has_role(viewer, r.SENIOR_REVIEWER, r.AUDITOR):
         tasks = tasks.filter(assignee=viewer)
-    return tasks.filter(pk=task_id).first()
+    task = tasks.filter(pk=task_id).first()
+    if task is None or task.is_gold or task.assignee_id == viewer.pk:
+        return task
+    # A known-answer item shows its copies only, to whoever may be served one: its other
+    # tasks (answered when it was settled) would tell it from a sample.
+    return None if decisions_posing_for(viewer, [task.decision_id]) else task
 
 
 def my_claims(viewer: User) -> QuerySet[ReviewTask]:

@@ -17,7 +17,6 @@ from reviews.models import Decision, ReviewTask
 OPEN, CLAIMED = ReviewTask.State.OPEN, ReviewTask.State.CLAIMED
 DONE, CANCELLED = ReviewTask.State.DONE, ReviewTask.State.CANCELLED
 ADJUDICATION_PRIORITY = 90
-GOLD_PRIORITY = 20
 
 
 def lease() -> timedelta:

@@ -23,6 +23,7 @@ from models_registry.models import RoutingPolicy
 from models_registry.selectors import current_policy
 from reviews import hooks, intake, routing
 from reviews.models import ActiveLearningDay, Decision, ProtectedAttribute, ReviewTask
+from reviews.selectors import blind_routing, task_priority
 
 MAX_BULK = 1000
 logger = logging.getLogger(__name__)
@@ -277,6 +278,7 @@ def active_learning_take(*, policy: RoutingPolicy, day: date, wanted: int) -> in
 
 def _decision(s: _Scored, policy: RoutingPolicy, actor: User, now: Any) -> Decision:
     routed = s.route.routed
+    trace = s.route.as_dict(policy.version)
     return Decision(
         model=s.item.model,
         model_version=s.item.version,
@@ -290,9 +292,10 @@ def _decision(s: _Scored, policy: RoutingPolicy, actor: User, now: Any) -> Decis
         margin=s.score.margin,
         explanation=s.explanation,
         policy_version=policy.version,
-        routing=s.route.as_dict(policy.version),
+        routing=trace,
         routed=routed,
-        reason_tags="," + ",".join(s.route.reasons) + "," if routed else "",
+        reason_tags=routing.tags(s.route.reasons),
+        blind_reason_tags=routing.tags(blind_routing(trace)["reasons"]),
         status=Decision.Status.PENDING_REVIEW if routed else Decision.Status.FINAL,
         final_outcome="" if routed else s.score.outcome,
         finalized_by="" if routed else Decision.FinalizedBy.MODEL,
@@ -321,7 +324,7 @@ def _tasks_for(
                     model_id=decision.model_id,
                     kind=kind,
                     blind=policy.blind_review,
-                    priority=s.route.priority,
+                    priority=task_priority(decision.routing, blind=policy.blind_review),
                     due_at=now + timedelta(hours=policy.sla_hours),
                     created_at=now,
                 )

@@ -311,9 +311,10 @@ CASES = [
     get(f"{D}/{{decision_id}}/", 404, "dave", at=lambda w: {"decision_id": MISSING}),
     get(f"{D}/{{decision_id}}/proof/", 200, "service", at=decision),
     get(f"{D}/{{decision_id}}/proof/", 403, "carol", at=decision),
-    post(f"{D}/{{decision_id}}/gold/", 201, "erin", at=lambda w: {"decision_id": w.decisions[-1]},
+    # a known answer is marked on a final decision (a pending one is a 409 too)
+    post(f"{D}/{{decision_id}}/gold/", 201, "erin", at=lambda w: w.final(),
          body={"outcome": "deny"}),
-    post(f"{D}/{{decision_id}}/gold/", 409, "erin", at=lambda w: {"decision_id": w.decisions[-1]},
+    post(f"{D}/{{decision_id}}/gold/", 409, "erin", at=lambda w: w.final(),
          body={"outcome": "deny"}),
     post(f"{D}/{{decision_id}}/gold/", 400, "erin", at=decision, body={"outcome": "maybe"}),
     post(f"{D}/{{decision_id}}/gold/", 404, "erin", at=lambda w: {"decision_id": MISSING},

@@ -10,7 +10,8 @@ import pytest
 from django.test import Client
 
 from reviews.models import ReviewTask
-from tests.fixtures import api
+from reviews.services import decisions_ingest
+from tests.fixtures import api, item
 from tests.reviews.test_queue import CLAIM, routed
 
 pytestmark = pytest.mark.django_db
@@ -32,7 +33,7 @@ API = {
                                                   erin=403, bob=201)),
     "decision submit": ("post", TASK + "decision/", dict(anonymous=401, alice=409, carol=409,
                                                          dave=403, erin=403, bob=201)),
-    "gold marking": ("post", "/api/v1/decisions/{decision}/gold/", dict(
+    "gold marking": ("post", "/api/v1/decisions/{final}/gold/", dict(
         anonymous=401, alice=403, carol=403, dave=403, erin=201, bob=403)),
     "stats": ("get", "/api/v1/review-stats/", dict(anonymous=401, alice=403, carol=200, dave=200,
                                                    erin=403, bob=403)),
@@ -67,10 +68,13 @@ def cast(alice, bob, carol, dave, erin):
 
 @pytest.fixture
 def held(tiny_model, service, erin, bob):
-    """Bob holds a task of the first of five decisions waiting for review."""
+    """Bob holds a task of the first of five decisions waiting for review; a sixth, sent
+    before, was final at once (a known answer is marked on a final decision)."""
+    (final,) = decisions_ingest(items=[item(99)], actor=service.user)
+    assert final.decision.status == "final"
     routed(tiny_model, service, erin, n=5)
     task = api(bob).post(CLAIM).json()
-    return {"task": task["id"], "decision": task["decision"]["id"]}
+    return {"task": task["id"], "decision": task["decision"]["id"], "final": final.decision.pk}
 
 
 def _still_bobs(held, bob) -> bool:

@@ -200,6 +200,11 @@ LOOKS = [
     # reading, before the viewer holds anything
     Look("decision list", "get", lambda w: "/api/v1/decisions/", frozenset(READERS)),
     Look("decision detail", "get", lambda w: f"/api/v1/decisions/{w.d1}/", frozenset(READERS)),
+    Look("decision list by reason", "get",
+         lambda w: "/api/v1/decisions/?reason=high_stakes&status=pending_review&routed=true",
+         frozenset(READERS)),
+    Look("decision notice", "get", lambda w: f"/api/v1/decisions/{w.d1}/notice/",
+         frozenset(READERS)),
     Look("decision proof", "get", lambda w: f"/api/v1/decisions/{w.d1}/proof/",
          frozenset(EXPORTERS)),
     Look("someone else's task", "get", lambda w: f"/api/v1/review-tasks/{w.other_task}/",
