@@ -14,15 +14,12 @@ from django.utils import timezone
 
 from core import roles as r
 from reviews import selectors
-from reviews.models import REASONS, Review, ReviewTask
+from reviews.models import REASONS, Decision, Review, ReviewTask
 from reviews.presentation import KIND_WORDS
 
 State, Kind = ReviewTask.State, ReviewTask.Kind
 WAITING_SHOWN = selectors.ELIGIBLE_SHOWN
 LIST_SHOWN = 100
-# The list reads a few times what it shows: rows a filter cannot keep in the database (a
-# reason the viewer may not see fired) are dropped after reading.
-LIST_READ = 5 * LIST_SHOWN
 RECENT_SHOWN = 15
 
 
@@ -124,28 +121,23 @@ def may_list_tasks(viewer: User) -> bool:
 
 def task_list(viewer: User, filters: TaskFilters) -> dict:
     """Open and claimed tasks, earliest due first, with their decisions as the viewer may see
-    them. A reason is matched against the reasons the viewer may see (a blind viewer's record
-    leaves out rules on the model's answer), so that filtering tells nothing the list does not.
-    Known-answer copies are listed only to those who cannot be served them (auditors who do
-    not review): to a reviewer they look like any task, and the list must not tell them apart."""
+    them. Every filter matches what the viewer is shown (selectors.seen_as_q): a reason is
+    matched against the reasons a blind viewer's record shows, and a known-answer copy poses,
+    to whoever may be served one, as the ordinary task it looks like (listed, with the reasons
+    its copies show, never marked), so that neither a filter nor the list tells them apart."""
     tasks = _filtered(viewer, filters)
-    rows = list(tasks.order_by("due_at", "id")[: LIST_READ + 1])
-    more = len(rows) > LIST_READ
-    rows = rows[:LIST_READ]
+    rows = list(tasks.order_by("due_at", "id")[: LIST_SHOWN + 1])
+    more = len(rows) > LIST_SHOWN
+    rows = rows[:LIST_SHOWN]
     sights = selectors.sights_of(viewer, [task.decision_id for task in rows])
+    marks_gold = not r.has_role(viewer, r.REVIEWER)
     now = timezone.now()
     shown = []
     for task in rows:
         seen = selectors.decision_seen(task.decision, sights[task.decision_id], tasks=False)
         reasons = seen.get("routing", {}).get("reasons", [])
-        if filters.reason and filters.reason not in reasons:
-            continue
-        shown.append(_row(task, seen, reasons, now))
-    return {
-        "rows": shown[:LIST_SHOWN],
-        "more": more or len(shown) > LIST_SHOWN,
-        "shown": min(len(shown), LIST_SHOWN),
-    }
+        shown.append(_row(task, seen, reasons, now, gold=marks_gold and task.is_gold))
+    return {"rows": shown, "more": more, "shown": len(shown)}
 
 
 def _filtered(viewer: User, filters: TaskFilters) -> QuerySet[ReviewTask]:
@@ -153,8 +145,6 @@ def _filtered(viewer: User, filters: TaskFilters) -> QuerySet[ReviewTask]:
         "model", "assignee", "decision__model", "decision__model_version"
     )
     tasks = tasks.defer("decision__model_version__artifact")
-    if r.has_role(viewer, r.REVIEWER):
-        tasks = tasks.filter(is_gold=False)
     if filters.state:
         tasks = tasks.filter(state=filters.state)
     if filters.model:
@@ -162,8 +152,8 @@ def _filtered(viewer: User, filters: TaskFilters) -> QuerySet[ReviewTask]:
     if filters.kind:
         tasks = tasks.filter(kind=filters.kind)
     if filters.reason:
-        # A superset of what the viewer may see fired; task_list keeps what they may see.
-        tasks = tasks.filter(decision__reason_tags__contains=f",{filters.reason},")
+        seen = Decision.objects.filter(selectors.seen_as_q(viewer, reason=filters.reason))
+        tasks = tasks.filter(decision__in=seen.values("pk"))
     if filters.overdue is not None:
         late = Q(due_at__lt=timezone.now())
         tasks = tasks.filter(late) if filters.overdue else tasks.exclude(late)
@@ -175,7 +165,7 @@ def _filtered(viewer: User, filters: TaskFilters) -> QuerySet[ReviewTask]:
     return tasks
 
 
-def _row(task: ReviewTask, seen: dict, reasons: list[str], now: datetime) -> dict:
+def _row(task: ReviewTask, seen: dict, reasons: list[str], now: datetime, *, gold: bool) -> dict:
     return {
         "id": task.pk,
         "decision": seen["id"],
@@ -187,7 +177,7 @@ def _row(task: ReviewTask, seen: dict, reasons: list[str], now: datetime) -> dic
         "assignee": task.assignee.username if task.assignee_id else "",
         "reasons": reasons,
         "reasons_text": ", ".join(reason.replace("_", " ") for reason in reasons),
-        "gold": task.is_gold,
+        "gold": gold,
         "created_at": task.created_at,
         "due_at": task.due_at,
         "overdue": task.due_at < now,

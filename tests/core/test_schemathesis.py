@@ -122,7 +122,7 @@ def _logged_in(user) -> Credentials:
 
 @pytest.fixture
 def world(tiny_model, service, alice, carol, dave, erin):
-    registry.policy_update(model=tiny_model, changes={"review_all": True}, actor=erin)
+    registry.policy_update(model=tiny_model, changes={"review_all": True}, actor=erin, note="test")
     ingested = reviews.decisions_ingest(items=[item(n) for n in range(1, 7)], actor=service.user)
     decisions = [x.decision.pk for x in ingested]
     task = reviews.task_claim_next(reviewer=alice)

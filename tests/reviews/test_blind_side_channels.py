@@ -31,7 +31,7 @@ LIST = "/api/v1/decisions/"
 
 
 def policy(model, erin, **changes) -> None:
-    registry.policy_update(model=model, changes=changes, actor=erin)
+    registry.policy_update(model=model, changes=changes, actor=erin, note="test")
 
 
 def sent(service, *outcomes: str, start: int = 1, **features) -> list[Decision]:

@@ -31,7 +31,7 @@ STAFF = ("alice", "carol", "dave", "erin")
 def reviewed(tiny_model, service, erin, alice, carol, dave):
     """Two decisions, each answered by alice and read by carol and dave; all under a signed
     checkpoint."""
-    registry.policy_update(model=tiny_model, changes={"review_all": True}, actor=erin)
+    registry.policy_update(model=tiny_model, changes={"review_all": True}, actor=erin, note="test")
     decisions = [r.decision for r in decisions_ingest(items=[item(1), item(2)],
                                                       actor=service.user)]  # fmt: skip
     for decision in decisions:

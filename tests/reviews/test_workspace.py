@@ -239,13 +239,26 @@ def test_a_bad_task_filter_is_an_error_beside_its_field_and_lists_nothing(
     assert 'id="tasks"' not in page  # no list, rather than the list unfiltered
 
 
-def test_known_answer_copies_are_not_listed_to_those_who_may_be_served_them(
+def test_a_known_answer_copy_poses_in_the_task_list_as_the_task_it_looks_like(
     tiny_model, service, erin, carol, dave
 ):
+    """To a senior who may be served it, the copy is listed like any task, with the reasons it
+    poses with, and a filter on those reasons finds it; only an auditor who reviews nothing
+    sees it marked, with the decision's own (empty) reasons."""
     decision = decisions_ingest(items=[item(1)], actor=service.user)[0].decision
+    assert decision.status == "final"
     gold_mark(decision=decision, outcome="approve", actor=erin, copies=1)
-    assert "known answer" not in logged_in(carol).get("/review/tasks/").content.decode()
-    assert "known answer" in logged_in(dave).get("/review/tasks/").content.decode()
+    (copy,) = ReviewTask.objects.filter(decision=decision, is_gold=True)
+    row = rf'<a href="/review/tasks/{copy.pk}/">Case {decision.pk}</a>'
+    senior = logged_in(carol)
+    page = senior.get("/review/tasks/").content.decode()
+    assert re.search(row, page) and "known answer" not in page
+    assert re.search(row, senior.get("/review/tasks/", {"reason": "random_audit"}).content.decode())
+    auditor = logged_in(dave)
+    assert "known answer" in auditor.get("/review/tasks/").content.decode()
+    assert not re.search(
+        row, auditor.get("/review/tasks/", {"reason": "random_audit"}).content.decode()
+    )
 
 
 # --- one's own answers, and one reviewer's page ---------------------------------------------
