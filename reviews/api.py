@@ -492,9 +492,9 @@ class ReviewTaskRenewApi(APIView):
 
 
 class ReviewTaskEscalateApi(APIView):
-    """Hand a task you hold to a senior reviewer, with a note; returns the senior's new task (or
-    your closed task, when there is nothing for a senior to settle). 409 when the decision is
-    already final or your lease was lost."""
+    """Hand a task you hold to a senior reviewer, with a note; returns the senior's task (a
+    known-answer copy opens a known-answer adjudication, indistinguishable to you). 409 when
+    the decision is already final or your lease was lost."""
 
     permission_classes = [role_permission(*REVIEWERS)]
 

@@ -416,7 +416,7 @@ def _rules_of(task: ReviewTask) -> dict[str, object]:
 
 def _answers(task: ReviewTask, viewer: User, sight: selectors.Sight) -> list[dict]:
     """The answers a senior settles between, in words."""
-    rows = selectors.answers_seen(task.decision, viewer, sight)
+    rows = selectors.answers_seen(task.decision, viewer, sight, copies=task.is_gold)
     for row in rows:
         row["reason_label"] = reason_label(row.get("reason_code", ""))
         row["kind_display"] = KIND_WORDS.get(row["kind"], row["kind"])

@@ -689,16 +689,20 @@ def _overdue(now: datetime) -> tuple[list[ReviewTask], int]:
 # --- the answers a senior settles between ------------------------------------------------------
 
 
-def answers_seen(decision: Decision, viewer: User, sight: Sight) -> list[dict]:
+def answers_seen(
+    decision: Decision, viewer: User, sight: Sight, *, copies: bool = False
+) -> list[dict]:
     """The answers given on a decision, as a senior adjudicating it (or an auditor) reads them:
     who, the outcome, the reason code, the rationale, the time spent. For seniors and auditors
     who see the model's answer only: a reviewer's answer is never shown to another reviewer,
-    whose own answer must stay independent. Known-answer copies are left out (their answers
-    settle nothing)."""
+    whose own answer must stay independent. Known-answer items are read as they pose: to a
+    viewer who may be served a copy, the answers given on copies (as an ordinary decision's
+    would be) — and so, with `copies`, to the senior on a known-answer adjudication; to
+    everyone else, the item's own answers, copies left out (they settle nothing)."""
     if not sight.model or not r.has_role(viewer, r.SENIOR_REVIEWER, r.AUDITOR):
         return []
     reviews = (
-        Review.objects.filter(decision=decision, is_gold=False)
+        Review.objects.filter(decision=decision, is_gold=copies or sight.pose)
         .select_related("reviewer")
         .order_by("created_at", "id")
     )

@@ -103,9 +103,12 @@ def appeal_task_refused() -> ApplicationError:
     )
 
 
-def open_adjudication(decision: Decision, now: datetime, *, note: str, priority: int) -> ReviewTask:
-    """A senior's task on a decision still open: on a final one every answer would be refused."""
-    if decision.status == Decision.Status.FINAL:
+def open_adjudication(
+    decision: Decision, now: datetime, *, note: str, priority: int, gold: bool = False
+) -> ReviewTask:
+    """A senior's task on a decision still open: on a final one every answer would be refused.
+    With `gold`, a known-answer copy of one (its item is final; the answer settles nothing)."""
+    if decision.status == Decision.Status.FINAL and not gold:
         raise already_final(decision)
     policy_hours = (
         decision.model.policies.order_by("-version").values_list("sla_hours", flat=True).first()
@@ -117,6 +120,7 @@ def open_adjudication(decision: Decision, now: datetime, *, note: str, priority:
         priority=priority,
         due_at=now + timedelta(hours=policy_hours or 48),
         senior_only=True,
+        is_gold=gold,
         note=note,
         created_at=now,
     )

@@ -6,11 +6,14 @@ import json
 from unittest import mock
 
 import pytest
+from django.conf import settings
+from django.test import Client
 from django.utils import timezone
 
 from audit.models import AuditEvent
 from core.errors import ApplicationError
-from reviews.models import Decision, GoldLabel, ReviewTask
+from models_registry import services as registry
+from reviews.models import Decision, GoldLabel, Review, ReviewTask
 from reviews.services import decisions_ingest
 from tests.fixtures import api, item
 from tests.reviews.test_queue import CLAIM, events, routed, submit
@@ -70,21 +73,37 @@ def test_both_reviewers_escalating_share_one_adjudication_with_both_notes(
     assert api(carol).post(CLAIM).json()["id"] == adjudication.pk
 
 
-def test_escalating_a_gold_task_closes_it_without_bothering_a_senior(
+def test_escalating_a_gold_copy_answers_as_an_ordinary_escalation_and_opens_a_gold_adjudication(
     tiny_model, service, erin, alice, carol
 ):
+    """Nothing in the escalation's answer tells the reviewer the task was a known-answer
+    check: like any escalation it names a new adjudication, which a senior is served as an
+    ordinary one; their answer is compared with the known answer and the item stays final."""
     decision = decisions_ingest(items=[item(1)], actor=service.user)[0].decision
     url = f"/api/v1/decisions/{decision.pk}/gold/"
     assert api(erin).post(url, {"outcome": "approve"}, format="json").status_code == 201
     task_id = api(alice).post(CLAIM).json()["id"]
-    assert escalate(alice, task_id, "Unsure about the history.").status_code == 201
+    response = escalate(alice, task_id, "Unsure about the history.")
+    assert response.status_code == 201
     task = ReviewTask.objects.get(pk=task_id)
     assert (task.state, task.note) == ("cancelled", "Unsure about the history.")
-    assert not ReviewTask.objects.filter(kind="adjudication").exists()
-    assert api(carol).post(CLAIM).status_code == 204  # no jammed senior queue
+    (adjudication,) = ReviewTask.objects.filter(kind="adjudication")
+    assert response.json()["id"] == adjudication.pk and response.json()["kind"] == "adjudication"
+    assert adjudication.is_gold and adjudication.senior_only
+    assert "Unsure about the history." in adjudication.note
     (escalated,) = events("task.escalated")
     assert escalated["gold"] is True and escalated["note"] == "Unsure about the history."
-    assert escalated["task"] == task_id and "new_task" not in escalated
+    assert escalated["task"] == task_id and escalated["new_task"] == adjudication.pk
+
+    served = api(carol).post(CLAIM).json()
+    assert served["id"] == adjudication.pk and served["kind"] == "adjudication"
+    response = submit(carol, adjudication.pk, verdict="agree")
+    assert response.status_code == 201, response.json()
+    decision.refresh_from_db()
+    assert decision.status == "final" and decision.finalized_by != "adjudicator"
+    (review,) = Review.objects.filter(task=adjudication)
+    assert review.is_gold and review.gold_correct is not None
+    assert not events("decision.finalized")
 
 
 def test_an_ordinary_escalation_is_audited_as_not_gold(tiny_model, service, erin, alice):
@@ -152,3 +171,28 @@ def test_an_escalation_that_opens_an_adjudication_logs_its_opening_once(
     assert json.loads(event.payload) == {
         "task": opened["id"], "kind": "adjudication", "reason": "escalation"
     }  # fmt: skip
+
+
+def test_the_senior_on_a_gold_adjudication_reads_the_copies_answers(
+    tiny_model, service, erin, alice, bob, carol
+):
+    """As on an ordinary adjudication, the senior reads the answers given on the case: the
+    copies' (not the item's own, which an ordinary case of this kind would not have)."""
+    registry.policy_update(
+        model=tiny_model, changes={"reviewers_required": 2}, actor=erin, note="test"
+    )
+    decision = decisions_ingest(items=[item(1)], actor=service.user)[0].decision
+    url = f"/api/v1/decisions/{decision.pk}/gold/"
+    response = api(erin).post(url, {"outcome": "approve", "copies": 2}, format="json")
+    assert response.status_code == 201, response.json()
+    first, second = api(bob).post(CLAIM).json(), api(alice).post(CLAIM).json()
+    answer = {"verdict": "override", "rationale": "Pay slips look forged."}
+    answer |= {"outcome": "deny", "reason_code": settings.REVIEW_REASON_CODES[0]}
+    assert submit(bob, first["id"], **answer).status_code == 201
+    adjudication = escalate(alice, second["id"], "Unsure.").json()
+    assert api(carol).post(CLAIM).json()["id"] == adjudication["id"]
+    client = Client()
+    client.force_login(carol)
+    page = client.get(f"/review/tasks/{adjudication['id']}/")
+    assert page.status_code == 200
+    assert "Pay slips look forged." in page.content.decode()
