@@ -2,6 +2,7 @@ from __future__ import annotations
 
 from django.conf import settings
 from django.contrib import messages
+from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
@@ -12,13 +13,29 @@ from audit.forms import EventFilterForm
 from audit.models import Alert, AuditEvent, Checkpoint
 from core.errors import ApplicationError
 from core.permissions import role_required
-from core.roles import AUDITOR
+from core.roles import AUDITOR, REVIEWER, has_role
+
+# The raw log holds every event's payload: the model's answers to the decisions awaiting blind
+# review and which tasks are known-answer copies among them. Not for an auditor who also reviews
+# (the export's audit bundle is refused to them for the same reason).
+REVIEWS_TOO = (
+    "The raw audit log shows the model's answers to decisions awaiting blind review and which "
+    "tasks are known-answer checks: it is not for an auditor who also reviews. Ask an auditor "
+    "who does not review, or use a separate auditor account."
+)
+
+
+def _reviews_too(request: HttpRequest) -> bool:
+    return has_role(request.user, REVIEWER)
 
 
 @role_required(AUDITOR)
 def home(request: HttpRequest) -> HttpResponse:
     context = selectors.chain_status()
-    context["recent"] = AuditEvent.objects.order_by("-id")[:15]  # staged ones too
+    if _reviews_too(request):
+        context["recent"], context["reviews_too"] = [], REVIEWS_TOO
+    else:
+        context["recent"] = AuditEvent.objects.order_by("-id")[:15]  # staged ones too
     context["checkpoint"] = Checkpoint.objects.order_by("-tree_size").first()
     size = context["checkpoint"].tree_size if context["checkpoint"] else 0
     context["after_checkpoint"] = max(0, (context.get("count") or 0) - size)
@@ -50,6 +67,8 @@ def verify_now(request: HttpRequest) -> HttpResponse:
 
 @role_required(AUDITOR)
 def events(request: HttpRequest) -> HttpResponse:
+    if _reviews_too(request):
+        raise PermissionDenied(REVIEWS_TOO)
     filters = request.GET.copy()
     filters.pop("page", None)
     form = EventFilterForm(filters or None)

@@ -357,3 +357,20 @@ def test_an_auditor_who_also_reviews_is_refused_the_audit_bundle(blind_denials):
     response = api(both).post("/api/v1/exports/", body, format="json")
     assert response.status_code == 400
     assert "blind review" in response.json()["error"]["fields"]["include_bundle"][0]
+
+
+def test_an_auditor_who_also_reviews_is_not_shown_the_raw_log(blind_denials, dave):
+    """The raw log carries the model's answers to the decisions awaiting blind review: the
+    events page refuses an auditor who also reviews, and the audit home lists no events."""
+    both = make_user("quinn", "auditor", "reviewer")
+    client = Client()
+    client.force_login(both)
+    assert client.get("/audit/events/").status_code == 403
+    home = client.get("/audit/")
+    assert home.status_code == 200
+    assert 'id="reviews-too"' in home.content.decode()
+    assert "decision.ingested" not in home.content.decode()
+    auditor = Client()
+    auditor.force_login(dave)
+    assert auditor.get("/audit/events/").status_code == 200
+    assert "decision.ingested" in auditor.get("/audit/").content.decode()
