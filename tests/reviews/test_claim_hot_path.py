@@ -240,3 +240,56 @@ def test_the_prepare_threshold_setting():
         connection.ensure_connection()
         assert connection.settings_dict["OPTIONS"]["prepare_threshold"] == 5
         assert connection.connection.prepare_threshold == 5
+
+
+# --- the one-statement claim and eligible_tasks keep the same rules ---------------------------
+
+
+def test_the_claim_takes_what_eligible_tasks_puts_first(tiny_model, service, erin, alice, carol):
+    """On PostgreSQL the claim applies eligible_tasks's rules in its own SQL: for reviewers and
+    seniors, with and without filters, it takes the task eligible_tasks lists first."""
+    from reviews.selectors import eligible_tasks
+
+    decisions = routed(tiny_model, service, erin, n=8, reviewers_required=2)
+    tasks = list(ReviewTask.objects.order_by("id"))
+    now = timezone.now()
+    for n, task in enumerate(tasks):
+        ReviewTask.objects.filter(pk=task.pk).update(
+            priority=[10, 90, 50, 90][n % 4],
+            due_at=now + timedelta(minutes=n % 3),
+            senior_only=n % 5 == 0,
+            kind="adjudication" if n % 7 == 0 else task.kind,
+        )
+    # Alice took part in the decision of the first task in the queue.
+    top = eligible_tasks(alice).first()
+    ReviewTask.objects.filter(decision_id=top.decision_id).exclude(pk=top.pk).update(
+        state="done", assignee=alice
+    )
+    # An expired lease of someone else's.
+    expired = ReviewTask.objects.filter(state="open").order_by("-id").first()
+    ReviewTask.objects.filter(pk=expired.pk).update(
+        state="claimed", assignee=erin, claimed_at=now, lease_expires_at=now - timedelta(seconds=1)
+    )
+    assert decisions
+    for reviewer in (alice, carol):
+        for filters in ({}, {"kind": "adjudication"}, {"kind": "initial"}, {"model": "tiny"}):
+            expected = eligible_tasks(reviewer, expired_before=timezone.now(), **filters).first()
+            taken = services.task_claim_next(reviewer=reviewer, **filters)
+            assert (taken and taken.pk) == (expected and expected.pk), (reviewer, filters)
+            if taken:
+                services.task_release(task_id=taken.pk, reviewer=reviewer)
+    assert services.task_claim_next(reviewer=alice, model="no-such-model") is None
+    # Each claims all they may, one after the other: the senior-only tasks surface for the
+    # senior once the rest are taken, and never for the reviewer.
+    taken_by = {}
+    for reviewer in (alice, carol):
+        while True:
+            expected = eligible_tasks(reviewer, expired_before=timezone.now()).first()
+            taken = services.task_claim_next(reviewer=reviewer)
+            assert (taken and taken.pk) == (expected and expected.pk), reviewer
+            if taken is None:
+                break
+            taken_by[taken.pk] = reviewer.username
+    senior_only = set(ReviewTask.objects.filter(senior_only=True).values_list("pk", flat=True))
+    assert senior_only and {taken_by.get(pk) for pk in senior_only} <= {"carol", None}
+    assert "carol" in {taken_by.get(pk) for pk in senior_only}
