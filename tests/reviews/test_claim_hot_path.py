@@ -183,7 +183,9 @@ def _statements(captured) -> list[str]:
 
 
 # Before issue 15 (part 2): 4 per claim (a lease sweep, the eligible task locked, the update,
-# the event) and 7 per answer that does not settle (8 in its reviews part when it settles).
+# the event); 8 for the first of two answers (the decision's id, the decision locked, the task
+# locked, the review, the task done, the tasks, the other review, the events) and 15 for the
+# second, which settles (the final outcome, and the learning label's 6).
 CLAIM_STATEMENTS = 2  # the claim (UPDATE … RETURNING), the event
 ANSWER_STATEMENTS = 6  # decision lock, task lock, review, task done, the tasks, the events
 SETTLING_STATEMENTS = 13  # those, the final outcome, and the learning label with its outbox
