@@ -52,6 +52,23 @@ def envlist(name: str, default: str = "") -> list[str]:
     return [item.strip() for item in os.environ.get(name, default).split(",") if item.strip()]
 
 
+def _prepare_threshold(value: str | None) -> int | None:
+    """DATABASE_PREPARE_THRESHOLD: unset or empty is 5; "off" (or "none") is None, psycopg's
+    never prepare; a number is psycopg's prepare_threshold (0 prepares on the first run)."""
+    text = (value or "").strip().lower()
+    if text in ("off", "none", "false", "no"):
+        return None
+    try:
+        threshold = int(text) if text else 5
+    except ValueError:
+        threshold = -1
+    if threshold < 0:
+        raise ImproperlyConfigured(
+            f"DATABASE_PREPARE_THRESHOLD={value!r} is not a count of runs (0 or more) or off"
+        )
+    return threshold
+
+
 DEBUG = envbool("DJANGO_DEBUG", True)
 
 SECRET_KEY = os.environ.get("DJANGO_SECRET_KEY", "")
@@ -202,7 +219,16 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
 if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
     # Parameters travel separately from the SQL instead of being quoted into it: bulk inserts
     # of JSON (Django sends them as arrays to UNNEST) skip client-side escaping entirely.
-    DATABASES["default"]["OPTIONS"] = {"server_side_binding": True}
+    # Prepared statements (psycopg's server-side prepare): a statement run
+    # DATABASE_PREPARE_THRESHOLD times on a connection is prepared there and its plan reused,
+    # which cuts the server's parse and plan work on the hot paths (claims, answers). They
+    # need server-side binding (above) and a connection kept to one session: set the variable
+    # to "off" (or empty) behind PgBouncer in transaction pooling mode. Django's own default
+    # is off; ours is 5.
+    DATABASES["default"]["OPTIONS"] = {
+        "server_side_binding": True,
+        "prepare_threshold": _prepare_threshold(os.environ.get("DATABASE_PREPARE_THRESHOLD")),
+    }
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 AUTH_PASSWORD_VALIDATORS = [

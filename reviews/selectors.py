@@ -607,10 +607,20 @@ OVERDUE_SHOWN = 20
 
 
 def eligible_tasks(
-    reviewer: User, *, model: str | None = None, kind: str | None = None
+    reviewer: User,
+    *,
+    model: str | None = None,
+    kind: str | None = None,
+    expired_before: datetime | None = None,
 ) -> QuerySet[ReviewTask]:
-    """Open tasks this reviewer may take, next first: highest priority, then earliest due."""
-    tasks = ReviewTask.objects.filter(state=ReviewTask.State.OPEN)
+    """Open tasks this reviewer may take, next first: highest priority, then earliest due.
+    With `expired_before`, claimed tasks whose lease ran out before then too (a claim takes
+    them over). On PostgreSQL a claim applies these rules in one statement of its own
+    (reviews.services.claims._claim_sql); the queue's tests hold the two to the same rules."""
+    live = Q(state=ReviewTask.State.OPEN)
+    if expired_before is not None:
+        live |= Q(state=ReviewTask.State.CLAIMED, lease_expires_at__lt=expired_before)
+    tasks = ReviewTask.objects.filter(live)
     if not r.has_role(reviewer, r.SENIOR_REVIEWER):
         tasks = tasks.filter(senior_only=False)
     if model:
@@ -622,7 +632,10 @@ def eligible_tasks(
     # assignee; only released and expired ones drop it, and their holder answered nothing).
     # So an appeal never goes to anyone who took part in the decision, gold copies included;
     # the database's one_task_per_reviewer_per_decision settles two claims made at once.
-    involved = ReviewTask.objects.filter(decision_id=OuterRef("decision_id"), assignee=reviewer)
+    # (An expired lease the reviewer held themselves is theirs to take again, as once reopened.)
+    involved = ReviewTask.objects.filter(
+        decision_id=OuterRef("decision_id"), assignee=reviewer
+    ).exclude(pk=OuterRef("pk"))
     return tasks.exclude(Exists(involved)).order_by("-priority", "due_at", "id")
 
 

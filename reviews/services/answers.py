@@ -192,10 +192,26 @@ def _store_review(
     )
 
 
+@dataclass(frozen=True)
+class _Sibling:
+    """A task of the decision, as settlement weighs it, with its answer's outcome if any."""
+
+    pk: int
+    kind: str
+    state: str
+    outcome: str | None
+
+
 def _settle(decision: Decision, task: ReviewTask, review: Review, now: datetime) -> list[dict]:
     """After a review: finalize, open an adjudication, or wait for the other reviewer."""
     K, By = ReviewTask.Kind, Decision.FinalizedBy
-    tasks = list(decision.tasks.filter(is_gold=False).only("decision_id", "kind", "state"))
+    # The decision's tasks and their answers' outcomes, in one query (the decision is locked).
+    tasks = [
+        _Sibling(*row)
+        for row in decision.tasks.filter(is_gold=False)
+        .order_by("id")
+        .values_list("id", "kind", "state", "review__outcome")
+    ]
     if task.kind == K.ADJUDICATION:
         return _finalize(decision, review, By.ADJUDICATOR, now, tasks)
     if any(t.kind == K.ADJUDICATION and t.state in (OPEN, CLAIMED) for t in tasks):
@@ -203,19 +219,19 @@ def _settle(decision: Decision, task: ReviewTask, review: Review, now: datetime)
         # answer is on record for them, and never overrules them.
         return []
     sibling_kind = K.SECOND_OPINION if task.kind == K.INITIAL else K.INITIAL
-    siblings = [t.pk for t in tasks if t.kind == sibling_kind and t.state != CANCELLED]
+    siblings = [t for t in tasks if t.kind == sibling_kind and t.state != CANCELLED]
     if not siblings:
         return _finalize(decision, review, By.REVIEWER, now, tasks)
-    other = Review.objects.filter(task__in=siblings).first()
+    other = next((t.outcome for t in siblings if t.outcome is not None), None)
     if other is None:
         return []  # two independent reviews are required; wait for the other one
-    if other.outcome == review.outcome:
+    if other == review.outcome:
         return _finalize(decision, review, By.REVIEWER, now, tasks)
     adjudication = open_adjudication(
         decision,
         now,
         priority=ADJUDICATION_PRIORITY,
-        note=f"The reviewers disagree: {other.outcome} and {review.outcome}.",
+        note=f"The reviewers disagree: {other} and {review.outcome}.",
     )
     return [
         event(
@@ -223,13 +239,13 @@ def _settle(decision: Decision, task: ReviewTask, review: Review, now: datetime)
             None,
             adjudication,
             reason="disagreement",
-            outcomes=sorted([other.outcome, review.outcome]),
+            outcomes=sorted([other, review.outcome]),
         )
     ]
 
 
 def _finalize(
-    decision: Decision, review: Review, by: str, now: datetime, tasks: list[ReviewTask]
+    decision: Decision, review: Review, by: str, now: datetime, tasks: list[_Sibling]
 ) -> list[dict]:
     """Set the final outcome, once; close the decision's other open work."""
     settled = Decision.objects.filter(pk=decision.pk, finalized_at=None).update(

@@ -8,6 +8,7 @@ from typing import Any
 
 from django.conf import settings
 from django.contrib.auth.models import User
+from django.db.models import Subquery
 
 from audit.log import Actor
 from core import roles as r
@@ -42,15 +43,19 @@ def lock_decision(task_id: int) -> Decision:
     """The task's decision, locked. Every service that changes a decision and its tasks locks
     the decision first, then the tasks: two answers on sibling tasks then queue up on the
     decision instead of each holding one task and waiting for the other's (a deadlock)."""
-    decision_id = (
-        ReviewTask.objects.filter(pk=task_id).values_list("decision_id", flat=True).first()
+    # One statement: the task's decision found by a subquery (a task's decision never
+    # changes). Lock the decision, not the model joined to it: that row is shared by every
+    # decision.
+    of_task = ReviewTask.objects.filter(pk=task_id).values("decision_id")
+    decision = (
+        Decision.objects.select_for_update(of=("self",))
+        .select_related("model")
+        .filter(pk=Subquery(of_task))
+        .first()
     )
-    if decision_id is None:
+    if decision is None:
         raise not_found("No such task.")
-    # Lock the decision, not the model joined to it: that row is shared by every decision.
-    return (
-        Decision.objects.select_for_update(of=("self",)).select_related("model").get(pk=decision_id)
-    )
+    return decision
 
 
 def held(task_id: int, reviewer: User, now: datetime) -> ReviewTask:
