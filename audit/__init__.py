@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-# The two functions import audit.log when called, not here: this package is imported while
+# These functions import audit.log when called, not here: this package is imported while
 # Django loads its apps, before models (which audit.log needs) may be imported. This is the
 # one function-level import the layering allows, for that reason.
 
@@ -23,3 +23,15 @@ def record_many(entries: list[dict[str, Any]]) -> Any:
     from audit.log import record_many as _record_many
 
     return _record_many(entries)
+
+
+def stage_rows(rows: list[tuple[str, str, str, str, str]]) -> None:
+    from audit.log import stage_rows as _stage_rows
+
+    _stage_rows(rows)
+
+
+def actor_label(actor: Any) -> str:
+    from audit.log import actor_label as _actor_label
+
+    return _actor_label(actor)

@@ -81,6 +81,26 @@ def record_many(entries: list[dict[str, Any]]) -> list[AuditEvent]:
     return events
 
 
+# The columns of a staged event, as stage_rows takes them.
+STAGED_COLUMNS = ("recorded_at", "format", "actor", "action", "object_type", "object_id", "payload")
+
+
+def stage_rows(rows: list[tuple[str, str, str, str, str]]) -> None:
+    """Stage events given as ready values, for callers that write many at once (ingest):
+    (actor label, action, object type, object id, canonical payload text) each, in order.
+    The payload text must be canonical_json of the payload (the caller encodes it once). As
+    record_many otherwise: in the caller's transaction, no lock, sealed after commit."""
+    connection = transaction.get_connection()
+    if not connection.in_atomic_block:
+        raise RuntimeError("audit.record must be called inside the transaction of the change")
+    if not rows:
+        return
+    now = timezone.now()
+    bulk.insert_tuples(AuditEvent, STAGED_COLUMNS, [(now, 2, *row) for row in rows])
+    if settings.AUDIT_SEAL_INLINE:
+        transaction.on_commit(_seal_inline)
+
+
 def _seal_inline() -> None:
     # Here, not at the top: the sealer builds on this module (it reads EVENT_COLUMNS).
     from audit import sealer

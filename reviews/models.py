@@ -5,6 +5,7 @@ from django.db import models
 from django.db.models import Q
 
 from models_registry.models import MLModel, ModelVersion
+from reviews.fields import CanonicalJSONField
 
 REASONS = ("review_all", "low_confidence", "high_stakes", "random_audit", "active_learning")
 
@@ -38,7 +39,8 @@ class Decision(models.Model):
     confidence = models.FloatField()
     probabilities = models.JSONField(default=dict, blank=True)
     margin = models.FloatField(null=True, blank=True)
-    explanation = models.JSONField(default=dict, blank=True)
+    # Canonical JSON text, hashed at ingest from the same bytes; never queried in SQL.
+    explanation = CanonicalJSONField(default=dict, blank=True)
     policy_version = models.PositiveIntegerField(null=True, blank=True)
     # {"policy_version", "reasons": [...], "conditions": [{"name", "fired", ...}, ...]}
     routing = models.JSONField(default=dict, blank=True)

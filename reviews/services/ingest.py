@@ -9,11 +9,12 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 from typing import Any
 
+import orjson
 from django.contrib.auth.models import User
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, router, transaction
 from django.utils import timezone
 
-from audit import record_many
+from audit import actor_label, stage_rows
 from audit.canonical import canonical_json
 from core import bulk
 from core.errors import ApplicationError, invalid
@@ -22,6 +23,7 @@ from models_registry.artifacts import class_labels, estimator_for
 from models_registry.models import RoutingPolicy
 from models_registry.selectors import current_policy
 from reviews import hooks, intake, routing
+from reviews.fields import CanonicalJSON
 from reviews.models import ActiveLearningDay, Decision, ProtectedAttribute, ReviewTask
 from reviews.selectors import blind_routing, task_priority
 
@@ -61,17 +63,28 @@ def decisions_ingest(*, items: list[Any], actor: User, prefix: str = "items") ->
     unique, aliases = _dedupe(parsed, prefix)
     existing = _existing(unique, prefix)
     scored = _score([item for item in unique if item.key not in existing], prefix)
-    for attempt in range(3):
+    duplicates = budget_races = 0
+    while True:
         try:
             with transaction.atomic():
-                stored = _store([s for s in scored if s.item.key not in existing], actor)
+                stored = _store(
+                    [s for s in scored if s.item.key not in existing],
+                    actor,
+                    lock_budget=budget_races >= 2,
+                )
             break
         except IntegrityError:
             # Another request stored one of these external ids after we looked: look again.
-            if attempt == 2:
+            duplicates += 1
+            if duplicates == 3:
                 raise
             logger.info("ingest raced another request for the same external_id; retrying")
             existing = _existing(unique, prefix)
+        except _BudgetRaced:
+            # Another ingest spent the active-learning budget first: plan again (after two
+            # such races, with the budget row locked from the start).
+            budget_races += 1
+            logger.info("ingest raced another for the active-learning budget; retrying")
     by_key = {
         **{k: (d, False) for k, d in existing.items()},
         **{d_key: (d, True) for d_key, d in stored.items()},
@@ -214,35 +227,86 @@ def _client_scored(item: intake.Item) -> _Scored:
     return _Scored(item, score, explanation)
 
 
-def _store(scored: list[_Scored], actor: User) -> dict[tuple, Decision]:
+class _BudgetRaced(Exception):
+    """Another ingest spent the active-learning budget this one counted on: start again."""
+
+
+@dataclass
+class _Grant:
+    model_id: int
+    day: date
+    granted: int
+    budget: int
+
+
+def _store(scored: list[_Scored], actor: User, *, lock_budget: bool = False) -> dict:
+    """Write the decisions, their protected attributes, tasks and ingest events.
+
+    Every row is built once, as the tuple COPY sends (PostgreSQL), with ids drawn beforehand
+    from the sequences in one round trip, so rows refer to each other without RETURNING; each
+    explanation is encoded once to canonical JSON, hashed for the event and stored as that text.
+    The active-learning budget (a hot row shared by every ingest of the model) is taken by the
+    transaction's last statement, so its lock is held only until the commit that follows; the
+    grant is planned from an unlocked read and, if another ingest spent the budget meanwhile,
+    the attempt is rolled back and started again (_BudgetRaced). With lock_budget the row is
+    locked first instead, as a last resort that cannot race."""
     if not scored:
         return {}
     now = timezone.now()
     policies = {
         m: current_policy(s.item.model) for m, s in {s.item.model.pk: s for s in scored}.items()
     }
-    _route(scored, policies, now)
-    decisions = [_decision(s, policies[s.item.model.pk], actor, now) for s in scored]
-    bulk.insert(decisions)
-    bulk.insert(
+    grants = _route(scored, policies, now, lock=lock_budget)
+    kinds = {m: _task_kinds(p) for m, p in policies.items()}
+    copy = bulk.copies(Decision)
+    task_count = sum(len(kinds[s.item.model.pk]) for s in scored if s.route.routed)
+    ids = bulk.reserve_ids({Decision: len(scored), ReviewTask: task_count}) if copy else {}
+    decision_ids = iter(ids.get(Decision, []))
+    task_ids = iter(ids.get(ReviewTask, []))
+    actor_id, label = actor.pk, actor_label(actor)
+
+    decisions, rows, explanations = [], [], []
+    for s in scored:
+        text = CanonicalJSON.of(s.explanation)
+        values = _decision_values(
+            s, policies[s.item.model.pk], actor_id, now, next(decision_ids, None)
+        )
+        decisions.append(Decision(*values))
+        explanations.append(text)
+        if copy:
+            rows.append(_copy_row(values, text))
+    if copy:
+        bulk.insert_tuples(Decision, DECISION_COLUMNS, rows)
+        for decision in decisions:
+            decision._state.adding = False
+            decision._state.db = router.db_for_write(Decision)
+    else:
+        Decision.objects.bulk_create(decisions)
+
+    bulk.insert_tuples(
+        ProtectedAttribute,
+        ("decision_id", "name", "value"),
         [
-            ProtectedAttribute(decision=d, name=name, value=value)
+            (d.pk, name, value)
             for s, d in zip(scored, decisions, strict=True)
             for name, value in sorted(s.item.groups.items())
-        ]
+        ],
     )
-    tasks = _tasks_for(scored, decisions, policies, now)
-    record_many(
+    tasks = _tasks_for(scored, decisions, policies, kinds, now, task_ids if copy else None)
+    stage_rows(
         [
-            _ingest_event(s, d, tasks.get(d.pk, []), actor)
-            for s, d in zip(scored, decisions, strict=True)
+            (label, "decision.ingested", "decision", str(d.pk), _ingest_payload(s, d, t, e))
+            for s, d, t, e in zip(scored, decisions, tasks, explanations, strict=True)
         ]
     )
     hooks.ingested(decisions)
+    _spend(grants)  # last: the budget row stays locked only until the commit
     return {s.item.key: d for s, d in zip(scored, decisions, strict=True)}
 
 
-def _route(scored: list[_Scored], policies: dict[int, RoutingPolicy], now: Any) -> None:
+def _route(
+    scored: list[_Scored], policies: dict[int, RoutingPolicy], now: Any, *, lock: bool
+) -> list[_Grant]:
     by_model = defaultdict(list)
     for s in scored:
         s.route = routing.evaluate(
@@ -255,10 +319,47 @@ def _route(scored: list[_Scored], policies: dict[int, RoutingPolicy], now: Any) 
             features=s.item.features,
         )
         by_model[s.item.model.pk].append(s.route)
-    for model_id, routes in by_model.items():
+    grants = []
+    for model_id in sorted(by_model):
+        routes, policy = by_model[model_id], policies[model_id]
         wanted = routing.active_learning_wanted(routes)
-        granted = active_learning_take(policy=policies[model_id], day=now.date(), wanted=wanted)
-        routing.apply_active_learning(policies[model_id], routes, granted=granted)
+        if lock:
+            granted = active_learning_take(policy=policy, day=now.date(), wanted=wanted)
+        else:
+            granted = _budget_left(policy, now.date(), wanted)
+            if granted:
+                grants.append(_Grant(model_id, now.date(), granted, policy.active_learning_budget))
+        routing.apply_active_learning(policy, routes, granted=granted)
+    return grants
+
+
+def _budget_left(policy: RoutingPolicy, day: date, wanted: int) -> int:
+    """How much of `wanted` the day's budget has left, read without a lock (_spend checks)."""
+    if wanted <= 0 or policy.active_learning_budget <= 0:
+        return 0
+    used = (
+        ActiveLearningDay.objects.filter(model_id=policy.model_id, day=day)
+        .values_list("used", flat=True)
+        .first()
+    )
+    return max(0, min(wanted, policy.active_learning_budget - (used or 0)))
+
+
+_SPEND_SQL = (
+    "INSERT INTO reviews_activelearningday AS al (model_id, day, used) VALUES (%s, %s, %s) "
+    "ON CONFLICT (model_id, day) DO UPDATE SET used = al.used + excluded.used "
+    "WHERE al.used + excluded.used <= %s RETURNING used"
+)
+
+
+def _spend(grants: list[_Grant]) -> None:
+    """Spend the planned grants, each in one statement that creates the day's row or adds to it
+    only while the budget allows; if it no longer does, the whole ingest starts again."""
+    for grant in grants:
+        with transaction.get_connection().cursor() as cursor:
+            cursor.execute(_SPEND_SQL, [grant.model_id, grant.day, grant.granted, grant.budget])
+            if cursor.fetchone() is None:
+                raise _BudgetRaced
 
 
 def active_learning_take(*, policy: RoutingPolicy, day: date, wanted: int) -> int:
@@ -276,64 +377,145 @@ def active_learning_take(*, policy: RoutingPolicy, day: date, wanted: int) -> in
     return granted
 
 
-def _decision(s: _Scored, policy: RoutingPolicy, actor: User, now: Any) -> Decision:
+# Decision's columns in model order: Decision(*values) takes them positionally, and COPY
+# names them; a test checks this list against the model.
+DECISION_COLUMNS = (
+    "id",
+    "model_id",
+    "model_version_id",
+    "external_id",
+    "subject_ref",
+    "features",
+    "scored_by",
+    "model_outcome",
+    "confidence",
+    "probabilities",
+    "margin",
+    "explanation",
+    "policy_version",
+    "routing",
+    "routed",
+    "reason_tags",
+    "blind_reason_tags",
+    "status",
+    "final_outcome",
+    "finalized_by",
+    "finalized_by_user_id",
+    "finalized_at",
+    "request_sha256",
+    "ingested_by_id",
+    "received_at",
+)
+# Positions of the JSON columns: jsonb ones go to COPY as orjson text; the explanation as its
+# canonical text.
+_JSONB_AT = tuple(DECISION_COLUMNS.index(c) for c in ("features", "probabilities", "routing"))
+_EXPLANATION_AT = DECISION_COLUMNS.index("explanation")
+
+
+def _decision_values(
+    s: _Scored, policy: RoutingPolicy, actor_id: int, now: Any, pk: int | None
+) -> tuple:
     routed = s.route.routed
     trace = s.route.as_dict(policy.version)
-    return Decision(
-        model=s.item.model,
-        model_version=s.item.version,
-        external_id=s.item.external_id,
-        subject_ref=s.item.subject_ref,
-        features=s.item.features,
-        scored_by=Decision.ScoredBy.CLIENT if s.item.outcome else Decision.ScoredBy.OVERSIGHT,
-        model_outcome=s.score.outcome,
-        confidence=s.score.confidence,
-        probabilities=s.score.probabilities,
-        margin=s.score.margin,
-        explanation=s.explanation,
-        policy_version=policy.version,
-        routing=trace,
-        routed=routed,
-        reason_tags=routing.tags(s.route.reasons),
-        blind_reason_tags=routing.tags(blind_routing(trace)["reasons"]),
-        status=Decision.Status.PENDING_REVIEW if routed else Decision.Status.FINAL,
-        final_outcome="" if routed else s.score.outcome,
-        finalized_by="" if routed else Decision.FinalizedBy.MODEL,
-        finalized_at=None if routed else now,
-        request_sha256=s.item.request_sha256,
-        ingested_by=actor,
-        received_at=now,
+    return (
+        pk,
+        s.item.model.pk,
+        s.item.version.pk if s.item.version else None,
+        s.item.external_id,
+        s.item.subject_ref,
+        s.item.features,
+        Decision.ScoredBy.CLIENT if s.item.outcome else Decision.ScoredBy.OVERSIGHT,
+        s.score.outcome,
+        s.score.confidence,
+        s.score.probabilities,
+        s.score.margin,
+        s.explanation,
+        policy.version,
+        trace,
+        routed,
+        routing.tags(s.route.reasons),
+        routing.tags(blind_routing(trace)["reasons"]),
+        Decision.Status.PENDING_REVIEW if routed else Decision.Status.FINAL,
+        "" if routed else s.score.outcome,
+        "" if routed else Decision.FinalizedBy.MODEL,
+        None,
+        None if routed else now,
+        s.item.request_sha256,
+        actor_id,
+        now,
     )
 
 
+def _copy_row(values: tuple, explanation: str) -> list:
+    row = list(values)
+    for at in _JSONB_AT:
+        row[at] = orjson.dumps(row[at]).decode()
+    row[_EXPLANATION_AT] = str(explanation)
+    return row
+
+
+def _task_kinds(policy: RoutingPolicy) -> list[str]:
+    kinds = [ReviewTask.Kind.INITIAL]
+    if policy.reviewers_required == 2:
+        kinds.append(ReviewTask.Kind.SECOND_OPINION)
+    return kinds
+
+
+TASK_COLUMNS = (
+    "id",
+    "decision_id",
+    "model_id",
+    "kind",
+    "state",
+    "priority",
+    "due_at",
+    "senior_only",
+    "blind",
+    "is_gold",
+    "note",
+    "created_at",
+)
+
+
 def _tasks_for(
-    scored: list[_Scored], decisions: list[Decision], policies: dict, now: Any
-) -> dict[int, list[ReviewTask]]:
-    tasks: dict[int, list[ReviewTask]] = defaultdict(list)
-    for s, decision in zip(scored, decisions, strict=True):
+    scored: list[_Scored],
+    decisions: list[Decision],
+    policies: dict,
+    kinds: dict,
+    now: Any,
+    ids: Any,
+) -> list[list[tuple[int, str]]]:
+    """Each decision's new tasks as (id, kind); ids drawn beforehand (PostgreSQL) or given by
+    the insert (elsewhere)."""
+    rows, owners = [], []
+    for n, (s, decision) in enumerate(zip(scored, decisions, strict=True)):
         if not s.route.routed:
             continue
         policy = policies[s.item.model.pk]
-        kinds = [ReviewTask.Kind.INITIAL]
-        if policy.reviewers_required == 2:
-            kinds.append(ReviewTask.Kind.SECOND_OPINION)
-        for kind in kinds:
-            tasks[decision.pk].append(
-                ReviewTask(
-                    decision=decision,
-                    model_id=decision.model_id,
-                    kind=kind,
-                    blind=policy.blind_review,
-                    priority=task_priority(decision.routing, blind=policy.blind_review),
-                    due_at=now + timedelta(hours=policy.sla_hours),
-                    created_at=now,
-                )
-            )
-    bulk.insert([task for group in tasks.values() for task in group])
+        priority = task_priority(decision.routing, blind=policy.blind_review)
+        due = now + timedelta(hours=policy.sla_hours)
+        for kind in kinds[s.item.model.pk]:
+            task_id = next(ids) if ids is not None else None
+            rows.append(
+                (task_id, decision.pk, decision.model_id, kind, ReviewTask.State.OPEN,
+                 priority, due, False, policy.blind_review, False, "", now)
+            )  # fmt: skip
+            owners.append(n)
+    if ids is not None:
+        bulk.insert_tuples(ReviewTask, TASK_COLUMNS, rows)
+    else:
+        objs = [ReviewTask(**dict(zip(TASK_COLUMNS, row, strict=True))) for row in rows]
+        ReviewTask.objects.bulk_create(objs)
+        rows = [(obj.pk, *row[1:]) for obj, row in zip(objs, rows, strict=True)]
+    tasks: list[list[tuple[int, str]]] = [[] for _ in decisions]
+    for n, row in zip(owners, rows, strict=True):
+        tasks[n].append((row[0], row[3]))
     return tasks
 
 
-def _ingest_event(s: _Scored, decision: Decision, tasks: list[ReviewTask], actor: User) -> dict:
+def _ingest_payload(
+    s: _Scored, decision: Decision, tasks: list[tuple[int, str]], explanation: str
+) -> str:
     version = s.item.version
     payload = {
         "model": s.item.model.name,
@@ -345,14 +527,13 @@ def _ingest_event(s: _Scored, decision: Decision, tasks: list[ReviewTask], actor
         "model_outcome": decision.model_outcome,
         "confidence": decision.confidence,
         "request_sha256": decision.request_sha256,
-        "explanation_sha256": hashlib.sha256(
-            canonical_json(decision.explanation).encode()
-        ).hexdigest(),
+        # The hash of the very text stored as the decision's explanation.
+        "explanation_sha256": hashlib.sha256(explanation.encode()).hexdigest(),
         "policy_version": decision.policy_version,
         "routed": decision.routed,
         "reasons": s.route.reasons,
         "status": decision.status,
         "final_outcome": decision.final_outcome or None,
-        "tasks": [{"id": task.pk, "kind": task.kind} for task in tasks],
+        "tasks": [{"id": task_id, "kind": kind} for task_id, kind in tasks],
     }
-    return {"action": "decision.ingested", "actor": actor, "obj": decision, "payload": payload}
+    return canonical_json(payload)
