@@ -28,11 +28,17 @@ Measured, in the same run on the same machine, with the real audit sealer runnin
 - Statements per claim and per answer (services and HTTP), counted once on a quiet database.
 - The queue page and a case page: p50/p95 over repeated GETs with all those rows present.
 
+Celery: the bench has no broker. In the reviewer processes, what an answer hands to Celery after
+commit (the label's outbox delivery, and every so many labels a model's retraining) is queued
+to an in-memory broker that nobody reads, as a web process with a broker queues it, instead of
+being run inside the answer by Celery's eager mode (--in-process-tasks does that, as the runs
+before 2026-11-29 did; retraining in a reviewer's answer then costs seconds of CPU).
+
 API_RATE_PER_CALLER is raised for the run (each reviewer makes far more than the default
 6,000 requests a minute's allowance would notice, but the bench must not measure the throttle).
 
     python -m bench.claim [--decisions 1000000] [--tasks 100000] [--seconds 20] [--workers 16]
-                          [--history 5000] [--page-requests 40]
+                          [--history 5000] [--page-requests 40] [--in-process-tasks]
 """
 
 from __future__ import annotations
@@ -125,6 +131,22 @@ def histories(usernames: list[str], tasks: int, decisions: int, history: int) ->
 
 # --- our claim loop ---------------------------------------------------------------------------
 
+EAGER = {"on": False}  # --in-process-tasks
+
+
+def as_with_a_broker() -> None:
+    """In a reviewer process: what a change hands to Celery after commit (the label's outbox
+    delivery, retraining every so many labels) is queued, as a web process with a broker does,
+    here to an in-memory broker nobody reads, instead of run inside the answer. The bench has
+    no broker, and Celery's eager mode would otherwise run a model's retraining (seconds of CPU)
+    in some reviewer's answer. With --in-process-tasks it is run there, as before."""
+    if EAGER["on"]:
+        return
+    from config.celery import app
+
+    app.conf.task_always_eager = False
+    app.conf.broker_url = "memory://"
+
 
 def oversight_worker(n: int, seconds: float, out: mp.Queue) -> None:
     """Claim and answer for `seconds`; report every (task id, reviewer id) claim it got."""
@@ -134,6 +156,7 @@ def oversight_worker(n: int, seconds: float, out: mp.Queue) -> None:
 
         from reviews import services
 
+        as_with_a_broker()
         reviewer = User.objects.get(username=f"bench-r{n:02d}")
         claims, latencies, submit_ms = [], [], []
         deadline = time.monotonic() + seconds
@@ -163,6 +186,7 @@ def http_worker(n: int, seconds: float, out: mp.Queue) -> None:
         from django.contrib.auth.models import User
         from django.test import Client
 
+        as_with_a_broker()
         reviewer = User.objects.get(username=f"bench-r{n:02d}")
         client = Client(HTTP_HOST="127.0.0.1")
         client.force_login(reviewer)
@@ -525,7 +549,13 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=16)
     parser.add_argument("--history", type=int, default=5_000, help="past done tasks a reviewer")
     parser.add_argument("--page-requests", type=int, default=40)
+    parser.add_argument(
+        "--in-process-tasks",
+        action="store_true",
+        help="run what answers hand to Celery inside them (eager), as runs before 2026-11-29 did",
+    )
     args = parser.parse_args()
+    EAGER["on"] = args.in_process_tasks
     os.environ["API_RATE_PER_CALLER"] = "100000000/minute"  # measure the queue, not the throttle
     url = setup_django()
 
@@ -574,11 +604,12 @@ def main() -> None:
     queue_ms, case_ms = page_latency(args.page_requests)
 
     raw_p50, raw_p99 = percentile(raw_latencies, 50), percentile(raw_latencies, 99)
+    tasks_text = "run in-process (eager)" if EAGER["on"] else "queued to a broker, not run"
     anchor = f"anchor {raw_rate:,.0f}/s, p50 {raw_p50:.1f} ms, p99 {raw_p99:.1f} ms"
     print(f"bench/claim.py — {machine()}, {postgres_version()}")
     print(f"  {args.workers} reviewer processes, {args.seconds:.0f} s each run, "
           f"{args.tasks:,} open tasks, {args.decisions:,} decisions, {history:,} past tasks "
-          "a reviewer; the audit sealer running")  # fmt: skip
+          f"a reviewer; the audit sealer running; Celery tasks {tasks_text}")  # fmt: skip
     print(
         f"  anchor, raw SKIP LOCKED claim + done loop on a scratch table: {raw_rate:,.0f} "
         f"claims/s; claim p50 {raw_p50:.1f} ms, p99 {raw_p99:.1f} ms"
