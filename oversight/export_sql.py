@@ -93,7 +93,7 @@ def _review_json() -> str:
 
 
 def _from(qs: QuerySet[Decision], *, reviews_json: bool, groups: list[str] | None,
-          groups_json: bool) -> tuple[str, list]:  # fmt: skip
+          groups_json: bool, lateral: str = "") -> tuple[str, list]:  # fmt: skip
     """FROM … WHERE … ORDER BY: the decisions of `qs` with their model, version, appeal, their
     reviews aggregated once (r.n, and r.reviews as a JSON list when asked) and, when `groups`
     is given, their protected attributes aggregated once (g.g0… per name, or g.groups as
@@ -104,7 +104,7 @@ def _from(qs: QuerySet[Decision], *, reviews_json: bool, groups: list[str] | Non
     if reviews_json:
         aggregated += f", '[' || string_agg({_review_json()}, ',' ORDER BY r.id) || ']' AS reviews"
     sql = (
-        f" FROM {Decision._meta.db_table} d"
+        f" FROM {Decision._meta.db_table} d{lateral}"
         f" JOIN {MLModel._meta.db_table} m ON m.id = d.model_id"
         f" LEFT JOIN {ModelVersion._meta.db_table} v ON v.id = d.model_version_id"
         f" LEFT JOIN {Appeal._meta.db_table} a ON a.decision_id = d.id"
@@ -135,8 +135,9 @@ def _from(qs: QuerySet[Decision], *, reviews_json: bool, groups: list[str] | Non
     return sql, params + ids_params
 
 
-def _csv_cells(names: list[str]) -> list[str]:
-    """The SQL of each CSV cell, in the header's order (exports.csv_columns)."""
+def _csv_cells(names: list[str]) -> tuple[list[str], list[str]]:
+    """The SQL of each CSV cell, in the header's order (exports.csv_columns), and the features
+    they read (from the lateral _features makes)."""
     fixed = {
         "decision_id": "d.id::text",
         "model": "oversight_csv(m.name)",
@@ -160,17 +161,30 @@ def _csv_cells(names: list[str]) -> list[str]:
         "appeal_filed_at": TIME.format("a.filed_at"),
         "appeal_resolution": _resolution(),
     }
-    cells, group = [], 0
+    cells, group, features = [], 0, []
     for name in names:
         if name.startswith(exports.FEATURE_PREFIX):
-            feature = name[len(exports.FEATURE_PREFIX) :]
-            cells.append(f"oversight_json_cell(d.features -> {_lit(feature)})")
+            i = len(features)
+            features.append(name[len(exports.FEATURE_PREFIX) :])
+            cells.append(f"oversight_json_cell_of(f.k{i}, f.t{i}, f.j{i})")
         elif name.startswith(exports.GROUP_PREFIX):
             cells.append(f"oversight_csv(g.g{group})")
             group += 1
         else:
             cells.append(fixed[name])
-    return cells
+    return cells, features
+
+
+def _features(features: list[str]) -> str:
+    """Each feature's value, type and text, looked up and printed once per row (OFFSET 0 keeps
+    the planner from copying the expressions into every place a cell uses them)."""
+    if not features:
+        return ""
+    picked = []
+    for i, name in enumerate(features):
+        value = f"d.features -> {_lit(name)}"
+        picked.append(f"{value} AS j{i}, jsonb_typeof({value}) AS k{i}, ({value})::text AS t{i}")
+    return f" CROSS JOIN LATERAL (SELECT {', '.join(picked)} OFFSET 0) f"
 
 
 def _joined(cells: list[str]) -> str:
@@ -192,9 +206,9 @@ def write_csv(
     `alias` (exports.pseudonymiser) pseudonymises the subject references."""
     groups = [n[len(exports.GROUP_PREFIX) :] for n in names if n.startswith(exports.GROUP_PREFIX)]
     include_groups = bool(groups) or "groups" in names
+    cells, features = _csv_cells(names)
     source, params = _from(qs, reviews_json=False, groups=groups if include_groups else None,
-                           groups_json=False)  # fmt: skip
-    cells = _csv_cells(names)
+                           groups_json=False, lateral=_features(features))  # fmt: skip
     if alias is not None and "subject_ref" in names:
         at = names.index("subject_ref")
         head, tail = _joined(cells[:at]), _joined(cells[at + 1 :])
@@ -234,7 +248,10 @@ def _copy(query: str, params: list) -> Iterator[bytes]:
     with transaction.atomic():
         raw = connection.connection
         with connection.cursor() as cursor:
-            cursor.execute("SELECT set_config('extra_float_digits', '1', true)")
+            # JIT would compile the long cell expressions for seconds and gain nothing.
+            cursor.execute(
+                "SELECT set_config('extra_float_digits', '1', true), set_config('jit', 'off', true)"
+            )
         # COPY takes no bound parameters: the queryset's are bound client-side.
         with psycopg.ClientCursor(raw) as cursor, cursor.copy(query, params or None) as copy:
             while data := copy.read():
