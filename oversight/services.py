@@ -196,8 +196,18 @@ def _write_rows(export: Export, data: Path) -> tuple[int, int, bool, dict | None
         alias = exports.pseudonymiser(export.pseudonymise)
         if export.format in export_sql.WRITERS and export_sql.available():
             # PostgreSQL writes the rows (the same bytes); the pseudonyms are made here.
+            # Progress goes through the second connection while the COPY streams. Without a
+            # snapshot of its own (inside a caller's transaction) there is none, and the one
+            # connection is busy with the COPY: no progress then (nobody could see it before
+            # that transaction commits anyway).
             write = export_sql.WRITERS[export.format]
-            rows = write(data, qs, names, tick, alias=alias if export.pseudonymise else None)
+            rows = write(
+                data,
+                qs,
+                names,
+                tick if isolated else lambda count: None,
+                alias=alias if export.pseudonymise else None,
+            )
         else:
             rows = exports.WRITERS[export.format](
                 data,
