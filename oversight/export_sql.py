@@ -9,8 +9,10 @@ functions of migration oversight 0004 (floats as Python's repr, flat feature cel
 JSON, the csv module's quoting); times are formatted as audit.canonical.format_time does.
 
 Parquet: a `COPY … (FORMAT csv)` of the typed columns, parsed by pyarrow's CSV reader (in C++)
-a row group (exports.ROW_GROUP rows) at a time and written as that row group: memory stays
-bounded however many decisions are exported.
+exports.CHUNK rows at a time and written in row groups of exports.ROW_GROUP rows: memory stays
+bounded however many decisions are exported. The features' canonical JSON is made in Python
+from the text the database sends (as the Python writer makes it; in plpgsql it cost ten
+times more), the reviews' and protected attributes' by the database.
 
 Reviews and protected attributes are aggregated once each (one GROUP BY joined in), not per
 decision. The rows are the queryset's (the decisions the requester may see, filtered): it is
@@ -34,6 +36,7 @@ from django.db import connection, transaction
 from django.db.models import QuerySet
 
 from appeals.models import Appeal
+from audit.canonical import canonical_json
 from models_registry.models import MLModel, ModelVersion
 from oversight import exports
 from reviews.models import Decision, ProtectedAttribute, Review
@@ -56,11 +59,12 @@ def _lit(value: str) -> str:
 # --- the query --------------------------------------------------------------------------------
 
 
-def _reasons(d: str) -> str:
-    reasons = f"{d}.routing -> 'reasons'"
+def _reasons() -> str:
+    """The routing reasons joined by commas ("" when there are none), from the lateral's
+    f.reasons (the trace is large: read once)."""
     return (
-        f"CASE WHEN jsonb_typeof({reasons}) = 'array' THEN array_to_string(ARRAY("
-        f"SELECT jsonb_array_elements_text({reasons})), ',') ELSE '' END"
+        "CASE WHEN jsonb_typeof(f.reasons) = 'array' THEN array_to_string(ARRAY("
+        "SELECT jsonb_array_elements_text(f.reasons)), ',') ELSE '' END"
     )
 
 
@@ -149,7 +153,7 @@ def _csv_cells(names: list[str]) -> tuple[list[str], list[str]]:
         "confidence": "oversight_float_repr(d.confidence)",
         "scored_by": "oversight_csv(d.scored_by)",
         "routed": BOOL.format("d.routed"),
-        "routing_reasons": f"oversight_csv({_reasons('d')})",
+        "routing_reasons": f"oversight_csv({_reasons()})",
         "policy_version": "d.policy_version::text",
         "status": "oversight_csv(d.status)",
         "final_outcome": "oversight_csv(d.final_outcome)",
@@ -176,11 +180,10 @@ def _csv_cells(names: list[str]) -> tuple[list[str], list[str]]:
 
 
 def _features(features: list[str]) -> str:
-    """Each feature's value, type and text, looked up and printed once per row (OFFSET 0 keeps
-    the planner from copying the expressions into every place a cell uses them)."""
-    if not features:
-        return ""
-    picked = []
+    """What cells read from JSON, looked up once per row (OFFSET 0 keeps the planner from
+    copying the expressions into every place a cell uses them): the routing reasons and each
+    feature's value, type and text."""
+    picked = ["d.routing -> 'reasons' AS reasons"]
     for i, name in enumerate(features):
         value = f"d.features -> {_lit(name)}"
         picked.append(f"{value} AS j{i}, jsonb_typeof({value}) AS k{i}, ({value})::text AS t{i}")
@@ -270,12 +273,12 @@ def _parquet_cells(names: list[str]) -> list[str]:
         "external_id": "d.external_id",
         "subject_ref": "d.subject_ref",
         "received_at": TIME.format("d.received_at"),
-        "features": "oversight_canonical_json(d.features)",
+        "features": "d.features::text",
         "model_outcome": "d.model_outcome",
         "confidence": "oversight_float_repr(d.confidence)",
         "scored_by": "d.scored_by",
         "routed": "d.routed",
-        "routing_reasons": _reasons("d"),
+        "routing_reasons": _reasons(),
         "policy_version": "d.policy_version",
         "status": "d.status",
         "final_outcome": "d.final_outcome",
@@ -302,7 +305,8 @@ def write_parquet(
 ) -> int:
     """decisions.parquet: the table exports.write_parquet writes from exports.iter_rows."""
     source, params = _from(qs, reviews_json="reviews" in names,
-                           groups=[] if "groups" in names else None, groups_json=True)  # fmt: skip
+                           groups=[] if "groups" in names else None, groups_json=True,
+                           lateral=_features([]))  # fmt: skip
     cells = ", ".join(_parquet_cells(names))
     # Empty text stays text: only the nullable integer columns are ever NULL (unquoted).
     query = f"COPY (SELECT {cells}{source}) TO STDOUT (FORMAT csv, FORCE_QUOTE *)"
@@ -318,30 +322,50 @@ def write_parquet(
             false_values=["f"],
         ),
     }
-    ref = names.index("subject_ref") if alias is not None and "subject_ref" in names else None
-    count, rows = 0, []
+    # Made here, per value: the subject's pseudonym, and the features' canonical JSON (from
+    # the text the database reads them as, as exports.iter_rows does: a plpgsql canonical
+    # form costs ~50 µs a row, Python's a few).
+    made = {}
+    if alias is not None and "subject_ref" in names:
+        made[names.index("subject_ref")] = alias
+    if "features" in names:
+        made[names.index("features")] = _canonical_features
+    count, rows, group, held = 0, [], [], 0
     with pq.ParquetWriter(path, schema, compression="zstd") as writer:
-        # A row group's COPY rows at a time (each data message is one row), parsed by pyarrow
-        # here, in the snapshot's thread: at most one row group is held in memory.
+        # CHUNK COPY rows (a data message each) parsed at a time, here in the snapshot's
+        # thread, into a row group of ROW_GROUP rows: at most one row group is held.
         for data in _copy(query, params):
             rows.append(data)
-            if len(rows) == exports.ROW_GROUP:
-                count += _write_group(writer, rows, options, ref, alias)
-                rows = []
-                tick(count)
+            if len(rows) == exports.CHUNK:
+                group.append(_table(rows, options, made))
+                held, count, rows = held + len(rows), count + len(rows), []
+                if held >= exports.ROW_GROUP:
+                    _write_group(writer, group)
+                    group, held = [], 0
+                    tick(count)
         if rows:
-            count += _write_group(writer, rows, options, ref, alias)
+            group.append(_table(rows, options, made))
+            count += len(rows)
+        if group:
+            _write_group(writer, group)
         tick(count)
     return count
 
 
-def _write_group(writer, rows: list, options: dict, ref: int | None, alias) -> int:
+def _canonical_features(text: str) -> str:
+    return canonical_json(exports._loads(text))
+
+
+def _table(rows: list, options: dict, made: dict) -> pa.Table:
     table = pacsv.read_csv(pa.py_buffer(b"".join(rows)), **options)
-    if ref is not None:
-        refs = pa.array([alias(s) for s in table.column(ref).to_pylist()], pa.string())
-        table = table.set_column(ref, table.schema.field(ref), refs)
-    writer.write_table(table, row_group_size=exports.ROW_GROUP)
-    return table.num_rows
+    for at, make in made.items():
+        values = pa.array([make(s) for s in table.column(at).to_pylist()], pa.string())
+        table = table.set_column(at, table.schema.field(at), values)
+    return table
+
+
+def _write_group(writer, tables: list) -> None:
+    writer.write_table(pa.concat_tables(tables), row_group_size=exports.ROW_GROUP)
 
 
 # --- reviews.csv ------------------------------------------------------------------------------
