@@ -249,23 +249,28 @@ READ = tuple(c.read for c in COLUMNS_TABLE if c.read)
 READ_ANNOTATIONS = {"features_text": Cast("features", TextField())}
 
 
-def pseudonymiser(enabled: bool) -> Callable[[str], str]:
+def pseudonymiser(enabled: bool, key: bytes | None = None) -> Callable[[str], str]:
     """A keyed hash per export: the same subject gets the same pseudonym within one export and
-    different ones across exports. The key is never stored."""
+    different ones across exports. The key is never stored (nor sent to the database); `key`
+    is for tests that compare two writers."""
     if not enabled:
         return lambda ref: ref
-    key = secrets.token_bytes(32)
+    key = key or secrets.token_bytes(32)
     return lambda ref: "p-" + hmac.new(key, ref.encode(), hashlib.sha256).hexdigest()[:20]
 
 
 def iter_rows(
-    qs: QuerySet[Decision], *, include_groups: bool, pseudonymise: bool
+    qs: QuerySet[Decision],
+    *,
+    include_groups: bool,
+    pseudonymise: bool,
+    alias: Callable[[str], str] | None = None,
 ) -> Iterator[dict]:
     """One dict per decision, with its reviews (and protected attributes when allowed).
 
     Per-row Python work is what an export costs, so the database does what it can (the
     columns' `read`), and a column whose value is its field as read costs nothing more."""
-    alias = pseudonymiser(pseudonymise)
+    alias = alias or pseudonymiser(pseudonymise)
     qs = qs.annotate(**READ_ANNOTATIONS)
     chunk: list[tuple] = []
     for row in qs.values_list(*READ).iterator(chunk_size=CHUNK):

@@ -23,7 +23,7 @@ from audit.services import checkpoint_sign
 from core import jobs, queueing
 from core.errors import ApplicationError, forbidden
 from core.roles import AUDITOR, REVIEWER, has_role
-from oversight import exports, tasks
+from oversight import export_sql, exports, tasks
 from oversight.models import Export
 from reviews.selectors import decisions_answer_visible_to, role_sight
 
@@ -188,23 +188,46 @@ def _write_rows(export: Export, data: Path) -> tuple[int, int, bool, dict | None
                 beat(progress=min(95, int(95 * count / total)))
 
         csv_format = export.format == Export.Format.CSV
-        rows = exports.WRITERS[export.format](
-            data,
-            exports.iter_rows(
-                qs, include_groups=export.include_groups, pseudonymise=export.pseudonymise
-            ),
+        names = (
             exports.csv_columns(qs, export.include_groups)
             if csv_format
-            else exports.columns(export.include_groups),
-            tick,
+            else exports.columns(export.include_groups)
         )
+        alias = exports.pseudonymiser(export.pseudonymise)
+        if export.format in export_sql.WRITERS and export_sql.available():
+            # PostgreSQL writes the rows (the same bytes); the pseudonyms are made here.
+            # Progress goes through the second connection while the COPY streams. Without a
+            # snapshot of its own (inside a caller's transaction) there is none, and the one
+            # connection is busy with the COPY: no progress then (nobody could see it before
+            # that transaction commits anyway).
+            write = export_sql.WRITERS[export.format]
+            rows = write(
+                data,
+                qs,
+                names,
+                tick if isolated else lambda count: None,
+                alias=alias if export.pseudonymise else None,
+            )
+        else:
+            rows = exports.WRITERS[export.format](
+                data,
+                exports.iter_rows(
+                    qs, include_groups=export.include_groups, pseudonymise=False, alias=alias
+                ),
+                names,
+                tick,
+            )
         reviews = None
         if csv_format:  # the reviews beside the rows, from the same snapshot
             by_name = has_role(export.requested_by, AUDITOR)
             path = data.with_name("reviews.csv")
             reviews = {
                 "file": path.name,
-                "rows": exports.write_reviews_csv(path, qs, by_name=by_name),
+                "rows": (
+                    export_sql.write_reviews_csv
+                    if export_sql.available()
+                    else exports.write_reviews_csv
+                )(path, qs, by_name=by_name),
             }
     return rows, snapshot_size, isolated, reviews
 

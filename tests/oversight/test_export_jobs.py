@@ -95,6 +95,7 @@ def test_a_dead_workers_export_is_taken_back_and_rerun_from_a_clean_directory(
     assert requeued.object_id == str(export.pk)
 
 
+@pytest.mark.django_db(transaction=True)  # its own snapshot on PostgreSQL, as in a worker
 def test_a_running_export_beats_its_heart(decisions, dave, monkeypatch):
     from oversight import exports
 

@@ -8,7 +8,7 @@ import pytest
 from django.db import connection
 
 from audit.models import AuditEvent
-from oversight import exports
+from oversight import export_sql, exports
 from oversight.models import Export
 from reviews import services as reviews
 from tests.fixtures import api, item
@@ -23,7 +23,8 @@ def test_it_reads_the_rows_in_one_snapshot_while_a_decision_arrives(
     # Progress is then written every two rows, through the second connection: the snapshot's
     # own transaction is read-only and would refuse it.
     monkeypatch.setattr(exports, "CHUNK", 2)
-    write_csv, arrived = exports.WRITERS["csv"], []
+    # On PostgreSQL the database writes the rows (oversight.export_sql).
+    write_csv, arrived = export_sql.WRITERS["csv"], []
 
     def ingest_one() -> None:
         try:
@@ -32,13 +33,13 @@ def test_it_reads_the_rows_in_one_snapshot_while_a_decision_arrives(
         finally:
             connection.close()
 
-    def write_while_a_decision_arrives(path, rows, names, tick):
+    def write_while_a_decision_arrives(path, qs, names, tick, **options):
         thread = threading.Thread(target=ingest_one)
         thread.start()
         thread.join()  # committed after the snapshot was taken, before any row was read
-        return write_csv(path, rows, names, tick)
+        return write_csv(path, qs, names, tick, **options)
 
-    monkeypatch.setitem(exports.WRITERS, "csv", write_while_a_decision_arrives)
+    monkeypatch.setitem(export_sql.WRITERS, "csv", write_while_a_decision_arrives)
     response = api(dave).post("/api/v1/exports/", {"format": "csv"}, format="json")
     export = Export.objects.get(pk=response.json()["id"])
     assert len(arrived) == 1
