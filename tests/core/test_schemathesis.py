@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 import pytest
 import schemathesis
 from django.core.signals import request_finished, request_started
+from django.core.wsgi import get_wsgi_application
 from django.db import close_old_connections
 from django.test import Client
 from django.utils import timezone
@@ -37,7 +38,6 @@ from schemathesis.specs.openapi.checks import (
 from appeals import services as appeals
 from appeals.models import Appeal
 from audit.services import alert_raise, checkpoint_sign
-from config.wsgi import application
 from models_registry import services as registry
 from oversight import services as oversight
 from reviews import services as reviews
@@ -65,7 +65,9 @@ def _published() -> dict:
 
 
 schema = schemathesis.openapi.from_dict(_published())
-schema.app = application
+# Django's WSGI handler, not config.wsgi: loading that would start the embedded periodic jobs
+# (config.embedded) in the tests' process.
+schema.app = get_wsgi_application()
 
 
 @pytest.fixture(autouse=True)
