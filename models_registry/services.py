@@ -574,30 +574,24 @@ def model_services_grant(*, model: MLModel, service: User, actor: Actor) -> bool
     _check_grantor(model, actor)
     if not has_role(service, MODEL_SERVICE):
         raise invalid({"service": [f"{service.username} does not have the model_service role"]})
-    with transaction.atomic():
-        MLModel.objects.select_for_update().get(pk=model.pk)
-        if model.services.filter(pk=service.pk).exists():
-            return False
-        model.services.add(service)
-        record(
-            action="model.service_granted",
-            actor=actor,
-            obj=model,
-            payload={"model": model.name, "service": service.username},
-        )
-    return True
+    return _services_change(model, service, actor, grant=True)
 
 
 def model_services_revoke(*, model: MLModel, service: User, actor: Actor) -> bool:
     """Take a model back from a service: it no longer sends nor reads the model's decisions."""
     _check_grantor(model, actor)
+    return _services_change(model, service, actor, grant=False)
+
+
+def _services_change(model: MLModel, service: User, actor: Actor, *, grant: bool) -> bool:
+    """Grant or revoke under the model's row lock, audited; whether anything changed."""
     with transaction.atomic():
         MLModel.objects.select_for_update().get(pk=model.pk)
-        if not model.services.filter(pk=service.pk).exists():
+        if model.services.filter(pk=service.pk).exists() == grant:
             return False
-        model.services.remove(service)
+        (model.services.add if grant else model.services.remove)(service)
         record(
-            action="model.service_revoked",
+            action="model.service_granted" if grant else "model.service_revoked",
             actor=actor,
             obj=model,
             payload={"model": model.name, "service": service.username},
