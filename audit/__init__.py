@@ -35,3 +35,11 @@ def actor_label(actor: Any) -> str:
     from audit.log import actor_label as _actor_label
 
     return _actor_label(actor)
+
+
+def batched() -> Any:
+    """A context manager: the events recorded in the block are staged with one insert at its
+    end (audit.log.batched)."""
+    from audit.log import batched as _batched
+
+    return _batched()

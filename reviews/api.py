@@ -445,10 +445,18 @@ class ReviewSubmitApi(APIView):
     def post(self, request: Request, task_id: int) -> Response:
         data = _valid_data(self.AnswerSerializer, request.data)
         review = services.review_submit(task_id=task_id, reviewer=request.user, **data)
-        decision = _with_related(Decision.objects.filter(pk=review.decision_id)).get()
+        # Seen through its task, the decision shows no tasks and no protected attributes:
+        # what decision_seen reads is the decision with its model and version (one query).
+        decision = (
+            Decision.objects.select_related("model", "model_version")
+            .defer("model_version__artifact")
+            .get(pk=review.decision_id)
+        )
+        task = review.task
+        task.decision = decision  # the same row (a task's decision never changes), as committed
         # Answered: the model's answer is the reviewer's to see now (task_sight says so).
-        sight = selectors.task_sight(review.task, request.user)
-        seen = selectors.decision_seen(decision, sight, task=review.task)
+        sight = selectors.task_sight(task, request.user)
+        seen = selectors.decision_seen(decision, sight, task=task)
         body = {
             "id": review.pk,
             "task": review.task_id,

@@ -31,15 +31,11 @@ def label_record(settlement: Settlement) -> LabelRecord:
             f"an appeal's result is upheld or overturned, not {settlement.appeal_result!r}"
         )
     decision = settlement.decision
-    previous = (
-        LabelRecord.objects.select_for_update().filter(decision=decision, is_current=True).first()
-    )
+    # Not current first: the database keeps one current label per decision.
+    previous, webhook = _retire_current(decision.pk, decision.model_id)
+    label = _create(settlement, webhook=webhook)
     if previous is not None:
-        # Not current first: the database keeps one current label per decision.
-        LabelRecord.objects.filter(pk=previous.pk).update(is_current=False)
-    label = _create(settlement, webhook=_has_webhook(decision.model_id))
-    if previous is not None:
-        LabelRecord.objects.filter(pk=previous.pk).update(superseded_by=label)
+        LabelRecord.objects.filter(pk=previous).update(superseded_by=label)
     record(
         action="label.recorded",
         actor=settlement.by,
@@ -51,7 +47,7 @@ def label_record(settlement: Settlement) -> LabelRecord:
             "source": label.source,
             "appeal": settlement.appeal_id,
             "appeal_result": settlement.appeal_result or None,
-            "supersedes": previous.pk if previous else None,
+            "supersedes": previous,
             "reasons": label.reasons,
             "holdout": label.holdout,
             "webhook": label.webhook_pending,
@@ -67,6 +63,37 @@ def label_record(settlement: Settlement) -> LabelRecord:
         # Batched after commit (and by the sweep, should that hand-off be lost).
         batch_after_commit(label.model_id)
     return label
+
+
+_LABELS, _WEBHOOKS = LabelRecord._meta.db_table, Webhook._meta.db_table
+# The decision's current label made not current (the UPDATE locks it, as a SELECT … FOR UPDATE
+# would), and whether the model has an active webhook, in one statement.
+_RETIRE = f"""
+    WITH previous AS (
+        UPDATE {_LABELS} SET is_current = false
+        WHERE decision_id = %(decision)s AND is_current RETURNING id)
+    SELECT (SELECT id FROM previous),
+        EXISTS (SELECT 1 FROM {_WEBHOOKS} WHERE model_id = %(model)s AND active)"""  # noqa: S608
+
+
+def _retire_current(decision_id: int, model_id: int) -> tuple[int | None, bool]:
+    """(the id of the decision's label that was current, now not, or None; whether the model
+    has an active webhook). One statement on PostgreSQL; three elsewhere."""
+    connection = transaction.get_connection()
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute(_RETIRE, {"decision": decision_id, "model": model_id})
+            previous, webhook = cursor.fetchone()
+        return previous, bool(webhook)
+    previous = (
+        LabelRecord.objects.select_for_update()
+        .filter(decision_id=decision_id, is_current=True)
+        .values_list("pk", flat=True)
+        .first()
+    )
+    if previous is not None:
+        LabelRecord.objects.filter(pk=previous).update(is_current=False)
+    return previous, _has_webhook(model_id)
 
 
 def _has_webhook(model_id: int) -> bool:

@@ -11,7 +11,7 @@ from django.contrib.auth.models import User
 from django.db import transaction
 from django.utils import timezone
 
-from audit import record_many
+from audit import batched, record_many
 from core.errors import ApplicationError, invalid
 from reviews import hooks
 from reviews.models import Decision, GoldLabel, Review, ReviewTask
@@ -118,7 +118,9 @@ def review_submit(
     An appeal task is not answered here: the appeals app decides it, with its own rules."""
     now = timezone.now()
     given = Answer(verdict, outcome, reason_code, rationale, explanation_for_person)
-    with transaction.atomic():
+    with transaction.atomic(), batched():
+        # One insert for the answer's events and those the settlement's listeners record
+        # (the label's), in that order, at the end of the block.
         decision = lock_decision(task_id)  # the decision first, then the task (see there)
         task = held(task_id, reviewer, now)
         if task.kind == ReviewTask.Kind.APPEAL:

@@ -72,6 +72,21 @@ def test_the_same_key_is_one_message(delivered):
     assert Message.objects.get(key="same").payload == {"n": 1}
 
 
+def test_the_same_key_again_returns_the_first_message_and_sends_nothing_more(
+    delivered, django_capture_on_commit_callbacks
+):
+    with django_capture_on_commit_callbacks(execute=False) as callbacks:
+        first = enqueue("again", n=1)
+    with django_capture_on_commit_callbacks(execute=False) as again:
+        second = enqueue("again", n=2)
+    assert second.pk == first.pk and second.payload == {"n": 1}
+    assert (len(callbacks), len(again)) == (1, 0)  # one delivery hand-off, for the first
+    stored = Message.objects.get(pk=first.pk)
+    assert (stored.kind, stored.scope, stored.status, stored.attempts) == (
+        "test", "model:1", "pending", 0
+    )
+
+
 def test_running_a_delivery_twice_delivers_once(delivered):
     seen, _ = delivered
     message = enqueue()
