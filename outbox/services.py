@@ -45,7 +45,10 @@ def message_enqueue(*, kind: str, payload: dict[str, Any], key: str, scope: str 
 
 
 _FIELDS = [f for f in Message._meta.concrete_fields if not f.primary_key]
-_INSERT = "INSERT INTO {table} ({columns}) VALUES ({values}) ON CONFLICT ({key}) DO NOTHING RETURNING {pk}"
+_INSERT = (
+    "INSERT INTO {table} ({columns}) VALUES ({values}) "
+    "ON CONFLICT ({key}) DO NOTHING RETURNING {pk}"
+)
 
 
 def _insert_new(message: Message) -> int | None:

@@ -22,17 +22,15 @@ def test_events_in_a_batch_go_in_with_one_insert_in_order():
     with transaction.atomic(), CaptureQueriesContext(connection) as captured:
         with audit.batched():
             audit.record(action="test.one", actor="system")
-            audit.record_many(
-                [{"action": "test.two", "actor": "system"}, {"action": "test.three"}]
-            )
+            audit.record_many([{"action": "test.two", "actor": "system"}, {"action": "test.three"}])
             assert not AuditEvent.objects.filter(action__startswith="test.").exists()
             audit.record(action="test.four", actor="system")
         # The SELECT above is one statement on the table; the insert is the other.
         assert _inserts(captured) == 2
     actions = list(
-        AuditEvent.objects.filter(action__startswith="test.").order_by("id").values_list(
-            "action", flat=True
-        )
+        AuditEvent.objects.filter(action__startswith="test.")
+        .order_by("id")
+        .values_list("action", flat=True)
     )
     assert actions == ["test.one", "test.two", "test.three", "test.four"]
 

@@ -82,9 +82,8 @@ def test_the_same_key_again_returns_the_first_message_and_sends_nothing_more(
     assert second.pk == first.pk and second.payload == {"n": 1}
     assert (len(callbacks), len(again)) == (1, 0)  # one delivery hand-off, for the first
     stored = Message.objects.get(pk=first.pk)
-    assert (stored.kind, stored.scope, stored.status, stored.attempts) == (
-        "test", "model:1", "pending", 0
-    )
+    stored_as = (stored.kind, stored.scope, stored.status, stored.attempts)
+    assert stored_as == ("test", "model:1", "pending", 0)
 
 
 def test_running_a_delivery_twice_delivers_once(delivered):
