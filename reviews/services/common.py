@@ -8,11 +8,11 @@ from typing import Any
 
 from django.conf import settings
 from django.contrib.auth.models import User
-from django.db import models, transaction
 
 from audit.log import Actor
 from core import roles as r
 from core.errors import ApplicationError, not_found
+from core.rows import Part, columns, fetch, lock_clause
 from models_registry.models import MLModel
 from reviews.models import Decision, ReviewTask
 
@@ -47,7 +47,7 @@ def lock_decision(task_id: int) -> Decision:
     # One statement: the task's decision found by a subquery (a task's decision never
     # changes), with its model. Lock the decision, not the model joined to it: that row is
     # shared by every decision.
-    rows = _fetch(_LOCK_DECISION, [task_id])
+    rows = fetch(_LOCK_DECISION + lock_clause(of="d"), [task_id], [_DECISION, _MODEL])
     if not rows:
         raise not_found("No such task.")
     decision, model = rows[0]
@@ -60,7 +60,7 @@ def held(task_id: int, reviewer: User, now: datetime) -> ReviewTask:
 
     Task ids are not secret among reviewers, so anyone with the reviewer role who acts on a
     task they do not hold is told so (409 `lease_lost`); anyone else is told nothing (404)."""
-    rows = _fetch(_LOCK_TASK, [task_id])
+    rows = fetch(_LOCK_TASK + lock_clause(), [task_id], [_TASK])
     task = rows[0][0] if rows else None
     if task is None or not r.has_role(reviewer, r.REVIEWER):
         raise not_found("No such task.")
@@ -75,75 +75,15 @@ def held(task_id: int, reviewer: User, now: datetime) -> ReviewTask:
     return task
 
 
-# The two locks every answer takes, as fixed SQL: the ORM compiled the same statements on
-# every call, which was most of an answer's Python. Rows become model instances with each
-# column's converters applied, as the ORM's own reads do.
-class _Read:
-    """A fixed SELECT of one row per model in `tables`, locked by `lock` where the database
-    has row locks (SQLite locks the whole database on a write)."""
-
-    def __init__(self, sql: str, lock: str, *tables: type[models.Model]) -> None:
-        self.sql, self.lock, self.tables = sql, lock, tables
-
-
-def _columns(model: type[models.Model], alias: str) -> str:
-    return ", ".join(f'{alias}."{f.column}"' for f in model._meta.concrete_fields)
-
-
-_DECISIONS, _MODELS, _TASKS = (
-    Decision._meta.db_table,
-    MLModel._meta.db_table,
-    ReviewTask._meta.db_table,
+# The two locks every answer takes, as fixed SQL (core.rows): the ORM compiled the same
+# statements on every call, which was most of an answer's Python.
+_DECISION, _MODEL, _TASK = Part(Decision, "d"), Part(MLModel, "m"), Part(ReviewTask, "t")
+_LOCK_DECISION = (
+    f"SELECT {columns(_DECISION, _MODEL)} "  # noqa: S608 (constant names; the id a parameter)
+    f'FROM "{Decision._meta.db_table}" d JOIN "{MLModel._meta.db_table}" m ON m.id = d.model_id '
+    f'WHERE d.id = (SELECT decision_id FROM "{ReviewTask._meta.db_table}" WHERE id = %s)'
 )
-_LOCK_DECISION = _Read(
-    f"SELECT {_columns(Decision, 'd')}, {_columns(MLModel, 'm')} "  # noqa: S608 (constants)
-    f'FROM "{_DECISIONS}" d JOIN "{_MODELS}" m ON m.id = d.model_id '
-    f'WHERE d.id = (SELECT decision_id FROM "{_TASKS}" WHERE id = %s)',
-    " FOR UPDATE OF d",
-    Decision,
-    MLModel,
-)
-_LOCK_TASK = _Read(
-    f'SELECT {_columns(ReviewTask, "t")} FROM "{_TASKS}" t WHERE t.id = %s',  # noqa: S608
-    " FOR UPDATE",
-    ReviewTask,
-)
-_converters: dict[tuple[str, type[models.Model]], list] = {}
-
-
-def _converters_of(connection, model: type[models.Model]) -> list:
-    """Per column: (its Col expression, the converters the ORM applies to it on this
-    database), found once per process."""
-    key = (connection.vendor, model)
-    if key not in _converters:
-        found = []
-        for field in model._meta.concrete_fields:
-            col = field.get_col(model._meta.db_table)
-            convs = connection.ops.get_db_converters(col) + col.get_db_converters(connection)
-            found.append((col, convs))
-        _converters[key] = found
-    return _converters[key]
-
-
-def _fetch(read: _Read, params: list) -> list[tuple[models.Model, ...]]:
-    connection = transaction.get_connection()
-    sql = read.sql + (read.lock if connection.features.has_select_for_update else "")
-    with connection.cursor() as cursor:
-        cursor.execute(sql, params)
-        rows = cursor.fetchall()
-    found = []
-    for row in rows:
-        objs, start = [], 0
-        for model in read.tables:
-            fields = model._meta.concrete_fields
-            values = list(row[start : start + len(fields)])
-            for i, (col, convs) in enumerate(_converters_of(connection, model)):
-                for convert in convs:
-                    values[i] = convert(values[i], col, connection)
-            objs.append(model.from_db(connection.alias, [f.attname for f in fields], values))
-            start += len(fields)
-        found.append(tuple(objs))
-    return found
+_LOCK_TASK = f'SELECT {columns(_TASK)} FROM "{ReviewTask._meta.db_table}" t WHERE t.id = %s'  # noqa: S608
 
 
 def not_held_message(task: ReviewTask, reviewer: User) -> str:
