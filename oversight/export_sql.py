@@ -187,16 +187,33 @@ def _csv_cells(names: list[str]) -> tuple[list[str], list[str]]:
 def _features(features: list[str]) -> str:
     """What cells read from JSON, looked up once per row (OFFSET 0 keeps the planner from
     copying the expressions into every place a cell uses them): the routing reasons and each
-    feature's value, type and text."""
+    feature's value (f0), then each value's type and text (f), so a feature is looked up in
+    the document once, not three times."""
     picked = ["d.routing -> 'reasons' AS reasons"]
-    for i, name in enumerate(features):
-        value = f"d.features -> {_lit(name)}"
-        picked.append(f"{value} AS j{i}, jsonb_typeof({value}) AS k{i}, ({value})::text AS t{i}")
-    return f" CROSS JOIN LATERAL (SELECT {', '.join(picked)} OFFSET 0) f"
+    picked += [f"d.features -> {_lit(name)} AS j{i}" for i, name in enumerate(features)]
+    lateral = f" CROSS JOIN LATERAL (SELECT {', '.join(picked)} OFFSET 0) f"
+    if not features:
+        return lateral
+    typed = ["f0.reasons"] + [
+        f"f0.j{i}, jsonb_typeof(f0.j{i}) AS k{i}, f0.j{i}::text AS t{i}"
+        for i in range(len(features))
+    ]
+    return f"{lateral}0 CROSS JOIN LATERAL (SELECT {', '.join(typed)} OFFSET 0) f"
+
+
+# concat_ws takes at most 100 arguments (FUNC_MAX_ARGS): longer lines join groups of cells.
+JOIN_GROUP = 90
 
 
 def _joined(cells: list[str]) -> str:
-    return "array_to_string(ARRAY[" + ", ".join(cells) + "]::text[], ',', '')" if cells else "''"
+    """The cells joined by commas, NULL as nothing (concat_ws: a third cheaper than
+    array_to_string(ARRAY[…]) over a line's ~30 cells)."""
+    if not cells:
+        return "''"
+    if len(cells) > JOIN_GROUP:
+        groups = [cells[i : i + JOIN_GROUP] for i in range(0, len(cells), JOIN_GROUP)]
+        return "concat_ws(',', " + ", ".join(_joined(g) for g in groups) + ")"
+    return "concat_ws(',', " + ", ".join(f"coalesce(({c})::text, '')" for c in cells) + ")"
 
 
 # --- CSV ----------------------------------------------------------------------------------------
@@ -257,8 +274,11 @@ def _copy(query: str, params: list) -> Iterator[bytes]:
         raw = connection.connection
         with connection.cursor() as cursor:
             # JIT would compile the long cell expressions for seconds and gain nothing.
+            # Memoize would hash every row's features (the lateral's key) to look up values
+            # computed once per row anyway.
             cursor.execute(
-                "SELECT set_config('extra_float_digits', '1', true), set_config('jit', 'off', true)"
+                "SELECT set_config('extra_float_digits', '1', true),"
+                " set_config('jit', 'off', true), set_config('enable_memoize', 'off', true)"
             )
         # COPY takes no bound parameters: the queryset's are bound client-side.
         with psycopg.ClientCursor(raw) as cursor, cursor.copy(query, params or None) as copy:
