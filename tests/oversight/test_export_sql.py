@@ -199,9 +199,9 @@ def test_the_key_never_reaches_the_database(tricky, dave, tmp_path, monkeypatch)
     sent, copy = [], export_sql._copy
     alias = exports.pseudonymiser(True, key=KEY)
 
-    def spy(query, params):
+    def spy(query, params, **options):
         sent.append(f"{query} {params}")
-        return copy(query, params)
+        return copy(query, params, **options)
 
     monkeypatch.setattr(export_sql, "_copy", spy)
     _sql(tmp_path / "sql.csv", "csv", qs, True, alias, True)
