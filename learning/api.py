@@ -6,8 +6,6 @@ import io
 import json
 from collections.abc import Iterator
 
-import pyarrow as pa
-import pyarrow.parquet as pq
 from django.contrib.auth.models import User
 from django.http import StreamingHttpResponse
 from django.shortcuts import get_object_or_404
@@ -19,6 +17,7 @@ from rest_framework.views import APIView
 
 from core import roles as r
 from core.errors import ErrorDetailSerializer, JSONErrors, forbidden, not_found
+from core.lazy import lazy_module
 from core.pagination import CursorPagination
 from core.permissions import role_permission
 from learning import selectors, services
@@ -27,6 +26,9 @@ from models_registry.api import VersionOutSerializer
 from models_registry.models import MLModel
 from models_registry.selectors import model_for
 from outbox.services import message_resend
+
+pa = lazy_module("pyarrow")
+pq = lazy_module("pyarrow.parquet")
 
 LABEL_READERS = (r.AUDITOR, r.MODEL_OWNER, r.MODEL_SERVICE)
 PARQUET_ROWS = 10_000
@@ -116,29 +118,32 @@ class ParquetRenderer(renderers.BaseRenderer):
         return json.dumps(data).encode()  # errors only; the data itself is streamed
 
 
-PARQUET_SCHEMA = pa.schema(
-    [
-        ("id", pa.int64()),
-        ("decision", pa.int64()),
-        ("external_id", pa.string()),
-        ("features", pa.string()),
-        ("label", pa.string()),
-        ("source", pa.string()),
-        ("reasons", pa.string()),
-        ("weight", pa.float64()),
-        ("supersedes", pa.int64()),
-        ("current", pa.bool_()),
-        ("labelled_at", pa.timestamp("us", tz="UTC")),
-        ("stored_at", pa.timestamp("us", tz="UTC")),
-        ("delivery_id", pa.string()),
-    ]
-)
+def parquet_schema():
+    """The labels' Parquet schema (pyarrow is imported when a Parquet file is asked for)."""
+    return pa.schema(
+        [
+            ("id", pa.int64()),
+            ("decision", pa.int64()),
+            ("external_id", pa.string()),
+            ("features", pa.string()),
+            ("label", pa.string()),
+            ("source", pa.string()),
+            ("reasons", pa.string()),
+            ("weight", pa.float64()),
+            ("supersedes", pa.int64()),
+            ("current", pa.bool_()),
+            ("labelled_at", pa.timestamp("us", tz="UTC")),
+            ("stored_at", pa.timestamp("us", tz="UTC")),
+            ("delivery_id", pa.string()),
+        ]
+    )
 
 
 def _parquet_chunks(rows) -> Iterator[bytes]:
     """The Parquet file in row groups of PARQUET_ROWS, yielded as each group is written."""
     sink = io.BytesIO()
-    writer = pq.ParquetWriter(sink, PARQUET_SCHEMA)
+    schema = parquet_schema()
+    writer = pq.ParquetWriter(sink, schema)
     batch: list[TrainingExample] = []
 
     def flush() -> bytes:
@@ -157,7 +162,7 @@ def _parquet_chunks(rows) -> Iterator[bytes]:
             "stored_at": [e.stored_at for e in batch],
             "delivery_id": [e.delivery_id for e in batch],
         }
-        writer.write_table(pa.table(columns, schema=PARQUET_SCHEMA))
+        writer.write_table(pa.table(columns, schema=schema))
         batch.clear()
         return _drain(sink)
 

@@ -5,15 +5,16 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass, field
 
-import numpy as np
-import pandas as pd
-
+from core.lazy import lazy_module
 from learning.models import LabelRecord
 from models_registry import datasets
 from models_registry.artifacts import sha256
 from models_registry.models import MLModel, ModelVersion, TrainingData
 from models_registry.scoring import frame
 from reviews.models import ProtectedAttribute
+
+np = lazy_module("numpy")
+pd = lazy_module("pandas")
 
 
 @dataclass

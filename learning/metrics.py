@@ -11,11 +11,12 @@ from __future__ import annotations
 
 from typing import Any
 
-import numpy as np
-import pandas as pd
-from sklearn.metrics import roc_auc_score
-
+from core.lazy import lazy_module
 from models_registry.artifacts import class_labels
+
+np = lazy_module("numpy")
+pd = lazy_module("pandas")
+sklearn_metrics = lazy_module("sklearn.metrics")
 
 RATES = ("selection_rate", "false_positive_rate", "false_negative_rate")
 # The count each rate is a rate of: all rows, true negatives + false positives, positives.
@@ -67,7 +68,7 @@ def measure(
     pred_fav = predicted == favourable
     overall = {"accuracy": _rate(int((predicted == y).sum()), len(y)), "roc_auc": None}
     if 0 < true_fav.sum() < len(y):
-        overall["roc_auc"] = round(float(roc_auc_score(true_fav, score)), 6)
+        overall["roc_auc"] = round(float(sklearn_metrics.roc_auc_score(true_fav, score)), 6)
     overall.update(rates(true_fav, pred_fav))
     by_group: dict[str, dict] = {}
     for attribute in groups.columns:

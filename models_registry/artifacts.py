@@ -6,11 +6,12 @@ import hashlib
 from collections import OrderedDict
 from typing import Any
 
-import numpy as np
-import skops.io as sio
-
 from core.errors import ApplicationError
+from core.lazy import lazy_module
 from models_registry.models import ModelVersion
+
+np = lazy_module("numpy")
+sio = lazy_module("skops.io")
 
 MAX_ARTIFACT_BYTES = 64 * 1024 * 1024
 

@@ -12,13 +12,14 @@ from __future__ import annotations
 import io
 from dataclasses import dataclass
 
-import numpy as np
-import pandas as pd
-import pyarrow as pa
-import pyarrow.parquet as pq
-
 from core.errors import invalid
+from core.lazy import lazy_module
 from models_registry.artifacts import sha256
+
+np = lazy_module("numpy")
+pd = lazy_module("pandas")
+pa = lazy_module("pyarrow")
+pq = lazy_module("pyarrow.parquet")
 
 MAX_DATA_BYTES = 64 * 1024 * 1024
 MAX_ROWS = 2_000_000

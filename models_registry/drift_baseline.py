@@ -29,10 +29,11 @@ import itertools
 import math
 from typing import Any
 
-import numpy as np
-import pandas as pd
-
+from core.lazy import lazy_module
 from models_registry import schema
+
+np = lazy_module("numpy")
+pd = lazy_module("pandas")
 
 Errors = dict[str, list[str]]
 TOLERANCE = 1e-6

@@ -25,12 +25,13 @@ import math
 from dataclasses import dataclass, field
 from typing import Any
 
-import numpy as np
-from sklearn.pipeline import Pipeline
-
 from audit.canonical import canonical_json
+from core.lazy import lazy_module
 from models_registry.artifacts import class_labels
 from models_registry.scoring import frame
+
+np = lazy_module("numpy")
+sklearn_pipeline = lazy_module("sklearn.pipeline")
 
 LINEAR = "linear_exact"
 BASELINE = "replace_with_baseline"
@@ -74,8 +75,12 @@ def linear_view(
     estimator: Any, specs: list[dict], favourable: str, baseline: dict
 ) -> Linear | None:
     """The model as base + Σ coef·z, or None when it is not a binary linear model."""
-    final = estimator[-1] if isinstance(estimator, Pipeline) else estimator
-    pre = estimator[:-1] if isinstance(estimator, Pipeline) and len(estimator) > 1 else None
+    final = estimator[-1] if isinstance(estimator, sklearn_pipeline.Pipeline) else estimator
+    pre = (
+        estimator[:-1]
+        if isinstance(estimator, sklearn_pipeline.Pipeline) and len(estimator) > 1
+        else None
+    )
     coef, intercept = getattr(final, "coef_", None), getattr(final, "intercept_", None)
     if coef is None or intercept is None or np.ndim(coef) != 2 or np.shape(coef)[0] != 1:
         return None
@@ -94,7 +99,7 @@ def linear_probabilities(view: Linear, estimator: Any, specs: list[dict], rows: 
     """(transformed rows, predict_proba) with the preprocessing run once, not twice: the
     explanation needs the transformed rows that scoring computes anyway."""
     Z = _transform(view.pre, specs, rows)
-    final = estimator[-1] if isinstance(estimator, Pipeline) else estimator
+    final = estimator[-1] if isinstance(estimator, sklearn_pipeline.Pipeline) else estimator
     return Z, np.asarray(final.predict_proba(Z), dtype=float)
 
 

@@ -5,10 +5,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-import numpy as np
-import pandas as pd
-
+from core.lazy import lazy_module
 from models_registry.artifacts import class_labels
+
+np = lazy_module("numpy")
+pd = lazy_module("pandas")
 
 
 @dataclass

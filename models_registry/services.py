@@ -6,7 +6,6 @@ import re
 from datetime import datetime
 from typing import Any
 
-import numpy as np
 from django.contrib.auth.models import User
 from django.db import IntegrityError, transaction
 from django.utils import timezone
@@ -14,6 +13,7 @@ from django.utils import timezone
 from audit import record
 from audit.log import Actor
 from core.errors import ApplicationError, invalid
+from core.lazy import lazy_module
 from core.roles import MODEL_OWNER, MODEL_SERVICE, has_role
 from models_registry import artifacts, datasets, explain, rules, schema
 from models_registry import drift_baseline as drift_shape
@@ -21,6 +21,8 @@ from models_registry.metrics import check as check_metrics
 from models_registry.models import MLModel, ModelVersion, RoutingPolicy, TrainingData
 from models_registry.scoring import frame
 from models_registry.selectors import current_policy
+
+np = lazy_module("numpy")
 
 LABEL_RE = re.compile(r"^[^\s].{0,99}$")
 CARD_FIELDS = (

@@ -32,16 +32,18 @@ import hashlib
 from collections.abc import Callable
 from typing import Any
 
-import numpy as np
-import pandas as pd
 from django.contrib.auth.models import User
 
+from core.lazy import lazy_module
 from models_registry import drift_baseline as drift_shape
 from models_registry.models import MLModel
 from models_registry.services import policy_update
 from reviews.models import Decision, ProtectedAttribute, Review, ReviewTask
 from reviews.services import gold_mark, review_submit, task_claim_next, task_escalate
 from reviews.stats import SIMULATED_MARK
+
+np = lazy_module("numpy")
+pd = lazy_module("pandas")
 
 MARK = SIMULATED_MARK  # the statistics pages find simulated answers by it
 SEED = "oversight-demo-reviews"

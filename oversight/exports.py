@@ -20,14 +20,12 @@ import zipfile
 from collections import defaultdict
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 import orjson
-import pyarrow as pa
-import pyarrow.parquet as pq
 from django.db.models import Exists, OuterRef, QuerySet, TextField
 from django.db.models.functions import Cast
 from django.utils.dateparse import parse_datetime
@@ -37,9 +35,14 @@ from audit.canonical import canonical_json, format_time
 from audit.db import read_only_snapshot_with_writer
 from audit.log import iter_events, row_text
 from core import jobs
+from core.lazy import lazy_module
 from models_registry.models import MLModel
 from oversight.models import Export
 from reviews.models import REASONS, Decision, ProtectedAttribute, Review
+
+# Imported by the Parquet writer only (pyarrow is ~70 MB of a process's RSS).
+pa = lazy_module("pyarrow")
+pq = lazy_module("pyarrow.parquet")
 
 CHUNK = 2000
 # Parquet row groups: large enough that a million rows make a handful of groups (readers
@@ -171,14 +174,15 @@ Make = Callable[[Any, dict, Extra], Any]
 class Column:
     """One column of the decision log. `read`: the field the query reads for it (a Decision
     field, a lookup through a relation, or one of READ_ANNOTATIONS); `make`: how its value is
-    made, the field as read when None; `arrow`: its Parquet type; `as_json`: written as
+    made, the field as read when None; `arrow`: its Parquet type (the name of pyarrow's
+    factory, pa.<arrow>()); `as_json`: written as
     canonical JSON text in CSV and Parquet (JSON Lines keeps the value); `groups`: protected
     attributes, only in the exports of those who may see them."""
 
     name: str
     read: str | None = None
     make: Make | None = None
-    arrow: pa.DataType = field(default_factory=pa.string)
+    arrow: str = "string"
     as_json: bool = False
     groups: bool = False
 
@@ -214,28 +218,28 @@ def _appeal_resolution(value: Any, row: dict, extra: Extra) -> str:
 # The decision log's columns, in their order. The query's fields, the rows, the CSV header,
 # the JSON Lines keys and the Parquet schema all come from this one table.
 COLUMNS_TABLE = (
-    Column("decision_id", "id", arrow=pa.int64()),
+    Column("decision_id", "id", arrow="int64"),
     Column("model", "model__name"),
-    Column("model_version", "model_version__number", arrow=pa.int64()),
+    Column("model_version", "model_version__number", arrow="int64"),
     Column("external_id", "external_id"),
     Column("subject_ref", "subject_ref", lambda v, row, x: x.alias(v)),
     Column("received_at", "received_at", _time),
     # Read as JSON text for orjson to decode: several times faster than the field's decoding.
     Column("features", "features_text", lambda v, row, x: _loads(v), as_json=True),
     Column("model_outcome", "model_outcome"),
-    Column("confidence", "confidence", arrow=pa.float64()),
+    Column("confidence", "confidence", arrow="float64"),
     Column("scored_by", "scored_by"),
-    Column("routed", "routed", arrow=pa.bool_()),
+    Column("routed", "routed", arrow="bool_"),
     # Only the reasons are read out of the routing trace, by the database.
     Column("routing_reasons", "routing__reasons", lambda v, row, x: ",".join(v or [])),
-    Column("policy_version", "policy_version", arrow=pa.int64()),
+    Column("policy_version", "policy_version", arrow="int64"),
     Column("status", "status"),
     Column("final_outcome", "final_outcome"),
     Column("finalized_by", "finalized_by"),
     Column("finalized_at", "finalized_at", _time),
     Column("reviews", make=lambda v, row, x: x.reviews, as_json=True),
-    Column("review_count", make=lambda v, row, x: len(x.reviews), arrow=pa.int32()),
-    Column("overridden", arrow=pa.bool_(), make=lambda v, row, x: bool(row["final_outcome"])
+    Column("review_count", make=lambda v, row, x: len(x.reviews), arrow="int32"),
+    Column("overridden", arrow="bool_", make=lambda v, row, x: bool(row["final_outcome"])
            and row["final_outcome"] != row["model_outcome"]),
     Column("appeal_status", make=_appeal_status),
     Column("appeal_filed_at", make=_appeal_filed_at),
@@ -409,7 +413,7 @@ def write_parquet(
 ) -> int:
     """Rows become Arrow batches CHUNK at a time, written as row groups of ROW_GROUP rows: at
     most one row group is held in memory."""
-    schema = pa.schema([(n, _arrow_type(n)) for n in names])
+    schema = pa.schema([(n, arrow_type(n)) for n in names])
     count, chunk, group = 0, [], []
     with pq.ParquetWriter(path, schema, compression="zstd") as writer:
         for row in rows:
@@ -435,8 +439,9 @@ def _write_group(writer, batches: list, schema) -> None:
     writer.write_table(pa.Table.from_batches(batches, schema=schema), row_group_size=ROW_GROUP)
 
 
-def _arrow_type(name: str):
-    return ARROW_TYPES[name]
+def arrow_type(name: str):
+    """A column's Parquet type."""
+    return getattr(pa, ARROW_TYPES[name])()
 
 
 def _batch(rows: list[dict], names: list[str], schema):

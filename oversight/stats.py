@@ -22,9 +22,12 @@ from __future__ import annotations
 import math
 from dataclasses import asdict, dataclass
 
-import numpy as np
-from scipy import stats as sp
-from statsmodels.stats.proportion import confint_proportions_2indep, proportion_confint
+from core.lazy import lazy_module
+
+np = lazy_module("numpy")
+sp = lazy_module("scipy.stats")
+proportion = lazy_module("statsmodels.stats.proportion")
+
 
 ALPHA = 0.05  # 95 % intervals
 # PSI takes the log of shares; an empty bin is given this share instead of 0 (a common floor;
@@ -40,7 +43,7 @@ def wilson(count: int, n: int) -> tuple[float | None, float | None]:
     """Wilson's 95 % interval of count / n; (None, None) when n is 0."""
     if n <= 0:
         return None, None
-    low, high = proportion_confint(count, n, alpha=ALPHA, method="wilson")
+    low, high = proportion.proportion_confint(count, n, alpha=ALPHA, method="wilson")
     return float(low), float(high)
 
 
@@ -48,7 +51,7 @@ def newcombe(count1: int, n1: int, count2: int, n2: int) -> tuple[float, float, 
     """The difference count1/n1 − count2/n2 with Newcombe's hybrid score 95 % interval."""
     if n1 <= 0 or n2 <= 0:
         return None
-    low, high = confint_proportions_2indep(
+    low, high = proportion.confint_proportions_2indep(
         count1, n1, count2, n2, method="newcomb", compare="diff", alpha=ALPHA
     )
     return count1 / n1 - count2 / n2, float(low), float(high)

@@ -10,22 +10,16 @@ import time
 from datetime import timedelta
 from typing import Any
 
-import numpy as np
-import pandas as pd
-import scipy
-import sklearn
-import skops
-import skops.io as sio
 from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.db.models import Max
 from django.utils import timezone
-from sklearn.base import clone
 
 from audit import record
 from audit.log import Actor
 from core import queueing
 from core.errors import ApplicationError
+from core.lazy import lazy_module
 from learning import data, tasks
 from learning.metrics import as_version_metrics
 from learning.models import Evaluation, LabelRecord, RetrainingRun, TrainingExample
@@ -34,6 +28,14 @@ from models_registry import services as registry
 from models_registry.artifacts import estimator_for
 from models_registry.models import MLModel, ModelVersion
 from models_registry.selectors import current_policy
+
+np = lazy_module("numpy")
+pd = lazy_module("pandas")
+scipy = lazy_module("scipy")
+sklearn = lazy_module("sklearn")
+skops = lazy_module("skops")
+sio = lazy_module("skops.io")
+sklearn_base = lazy_module("sklearn.base")
 
 logger = logging.getLogger(__name__)
 QUEUED, RUNNING = RetrainingRun.Status.QUEUED, RetrainingRun.Status.RUNNING
@@ -175,7 +177,7 @@ def _train_and_register(run: RetrainingRun) -> tuple[ModelVersion, Evaluation]:
     train = data.concat(model, base, data.label_rows(model, labels))
     if len(set(train.y)) < 2:
         raise ApplicationError("the training data holds one class only")
-    estimator = clone(estimator_for(parent))
+    estimator = sklearn_base.clone(estimator_for(parent))
     started = time.perf_counter()
     _fit(estimator, train)
     seconds = round(time.perf_counter() - started, 3)

@@ -3,6 +3,7 @@ the same table (Parquet) as the Python writers in oversight.exports, which are t
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime, timedelta
 
 import pyarrow.parquet as pq
@@ -11,6 +12,7 @@ from django.db import connection
 
 from appeals.models import Appeal
 from models_registry import services as registry
+from models_registry.models import MLModel
 from oversight import export_sql, exports
 from reviews import services as reviews
 from reviews.models import Decision, ProtectedAttribute, Review
@@ -197,9 +199,9 @@ def test_the_key_never_reaches_the_database(tricky, dave, tmp_path, monkeypatch)
     sent, copy = [], export_sql._copy
     alias = exports.pseudonymiser(True, key=KEY)
 
-    def spy(query, params):
+    def spy(query, params, **options):
         sent.append(f"{query} {params}")
-        return copy(query, params)
+        return copy(query, params, **options)
 
     monkeypatch.setattr(export_sql, "_copy", spy)
     _sql(tmp_path / "sql.csv", "csv", qs, True, alias, True)
@@ -214,3 +216,27 @@ def _first_difference(a, b) -> str:
         if not a.column(name).equals(b.column(name)):
             return f"{name}: {a.column(name).to_pylist()} != {b.column(name).to_pylist()}"
     return "schemas or chunking"
+
+
+@pytest.mark.parametrize("pseudonymise", [False, True])
+def test_lines_with_more_cells_than_a_function_takes_arguments(
+    tricky, dave, tmp_path, pseudonymise
+):
+    """concat_ws takes at most 100 arguments: a model of 120 features more makes lines of
+    ~150 cells, which the database joins in groups, into the same bytes."""
+    model = MLModel.objects.get(pk=tricky[0].model_id)
+    extra = {f"f{i:03}": [i * 0.5, None, "a,b", True, 1e-05][i % 5] for i in range(120)}
+    MLModel.objects.filter(pk=model.pk).update(
+        features=model.features + [{"name": name, "type": "number"} for name in extra]
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "UPDATE reviews_decision SET features = features || %s::jsonb WHERE id = ANY(%s)",
+            [json.dumps(extra), [d.pk for d in tricky]],
+        )
+    qs = exports.decisions(decisions_answer_visible_to(dave), {})
+    alias = exports.pseudonymiser(pseudonymise, key=KEY)
+    assert len(exports.csv_columns(qs, True)) > 100
+    rows = _python(tmp_path / "python.csv", "csv", qs, True, alias)
+    assert rows == _sql(tmp_path / "sql.csv", "csv", qs, True, alias, pseudonymise) == 6
+    assert (tmp_path / "sql.csv").read_bytes() == (tmp_path / "python.csv").read_bytes()
