@@ -127,7 +127,7 @@ def drained(broker: str) -> None:
 
 @contextmanager
 def serving(workers: int, sealer: bool):
-    """gunicorn on the bench database (with the sealer beside it): yields its port."""
+    """gunicorn on the bench database (with the sealer beside it): yields its port and pid."""
     port = _free_port()
     env = {**os.environ, "DATABASE_CONN_MAX_AGE": "60"}
     server = subprocess.Popen(
@@ -155,7 +155,7 @@ def serving(workers: int, sealer: bool):
                 if time.monotonic() > deadline or server.poll() is not None:
                     raise RuntimeError("gunicorn did not start") from None
                 time.sleep(0.2)
-        yield port
+        yield port, server.pid
     finally:
         for process in (server, sealing):
             if process is not None:
@@ -425,7 +425,7 @@ def main() -> None:
 
     # The worker (with a broker) runs beside everything the requests below hand over.
     with working(args.broker) as worker:
-        with serving(args.workers, sealer=not args.no_sealer) as port:
+        with serving(args.workers, sealer=not args.no_sealer) as (port, web):
             # Warm up every worker: load the estimator, compile the linear view, fill caches.
             warm = [
                 json.dumps({"items": build_items(data, rows, 10_000_000 + 50 * n, 50)}).encode()
@@ -434,7 +434,9 @@ def main() -> None:
             over_http(port, token, warm, args.workers)
             drained(args.broker)
             cpu_before = cpu_seconds(worker) if worker else 0.0
+            web_before = cpu_seconds(web)
             seconds = over_http(port, token, http_bodies, args.clients)
+            web_cpu = cpu_seconds(web) - web_before
             cpu_run = cpu_seconds(worker) - cpu_before if worker else 0.0
             staged = AuditEvent.objects.filter(seq__isnull=True).count()
             with timer() as sealed:
@@ -480,6 +482,10 @@ def main() -> None:
         f"client processes at once; gunicorn, {args.workers} sync workers, "
         f"DATABASE_CONN_MAX_AGE=60, sealer {'off' if args.no_sealer else 'on'} "
         f"({routed} of the last in-process {BATCH} routed)"
+    )
+    print(
+        f"  CPU of the web processes (gunicorn) during the HTTP run: {web_cpu:.2f} s, "
+        f"{1e6 * web_cpu / (args.batches * BATCH):.0f} µs per decision"
     )
     if args.broker:
         print(
