@@ -73,7 +73,9 @@ def _free_port() -> int:
         return sock.getsockname()[1]
 
 
-QUEUE = f"bench-ingest-{os.getpid()}"  # the bench's own queue on a shared broker
+# The bench's own queue on the broker (one bench at a time per broker database, as one bench
+# database): emptied before its worker starts, so nothing a killed run left is counted.
+QUEUE = "bench-ingest"
 NODE = f"{QUEUE}@%h"
 
 
@@ -84,8 +86,11 @@ def working(broker: str):
     if not broker:
         yield None
         return
+    import redis
+
     from config.celery import app
 
+    redis.Redis.from_url(broker).delete(QUEUE)
     worker = subprocess.Popen(
         [sys.executable, "-m", "celery", "-A", "config", "worker", "--loglevel", "WARNING",
          "-n", NODE, "-Q", QUEUE],
