@@ -27,11 +27,15 @@ GENESIS_HASH = "0" * 64
 _quote = json.encoder.encode_basestring
 
 
+# The encoder json.dumps would build for these arguments on every call, built once.
+_CANONICAL = json.JSONEncoder(
+    sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False
+)
+
+
 def canonical_json(value: Any) -> str:
     """Sorted keys, no whitespace, UTF-8 text, NaN and infinities refused."""
-    return json.dumps(
-        value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False
-    )
+    return _CANONICAL.encode(value)
 
 
 def format_time(moment: datetime) -> str:

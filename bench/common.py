@@ -30,10 +30,15 @@ def fresh_database() -> str:
     return ADMIN_URL.rsplit("/", 1)[0] + "/" + BENCH_DB
 
 
-def setup_django(*, fresh: bool = True) -> str:
+def setup_django(*, fresh: bool = True, broker: str = "") -> str:
+    """Django on the bench database. Tasks run in-process (no broker) unless `broker` is a
+    Redis URL: then they go to a Celery worker, as in production, which the caller starts."""
     url = fresh_database() if fresh else ADMIN_URL.rsplit("/", 1)[0] + "/" + BENCH_DB
     os.environ["DATABASE_URL"] = url
-    os.environ.pop("REDIS_URL", None)  # tasks in-process: the bench measures the web path
+    if broker:
+        os.environ["REDIS_URL"] = broker
+    else:
+        os.environ.pop("REDIS_URL", None)  # tasks in-process: the bench measures the web path
     # Production settings: with DEBUG on, Django would log (and format) every query.
     os.environ["DJANGO_DEBUG"] = "0"
     os.environ.setdefault("DJANGO_SECRET_KEY", "bench-only-" + "x" * 50)
@@ -79,6 +84,30 @@ def postgres_version() -> str:
     with connection.cursor() as cursor:
         cursor.execute("SHOW server_version")
         return f"PostgreSQL {cursor.fetchone()[0]}"
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds of a process and every live descendant (from /proc)."""
+    tick = os.sysconf("SC_CLK_TCK")
+    parents: dict[int, int] = {}
+    used: dict[int, float] = {}
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        # After "(comm)": state, ppid, ..., utime and stime are fields 14 and 15 of stat.
+        parents[int(entry)] = int(fields[1])
+        used[int(entry)] = (int(fields[11]) + int(fields[12])) / tick
+    total, stack = 0.0, [pid]
+    while stack:
+        current = stack.pop()
+        total += used.get(current, 0.0)
+        stack.extend(child for child, parent in parents.items() if parent == current)
+    return total
 
 
 @contextmanager

@@ -17,7 +17,14 @@ Two anchors, measured in the same run:
   tables (with their indexes, constraints and triggers) under new ids, 1,000 decisions and
   their rows per transaction (goal: the ingest ≥ 0.5 of it).
 
+Where the tasks run: with `--broker redis://…` (or BENCH_REDIS_URL) as in production, the web
+processes only hand work to a Celery worker started beside them (`make worker`'s command, on a
+queue of the bench's own), which competes for the same CPUs; its CPU time is printed apart,
+for the run and for draining what was left. Without a broker, as before, every task (the
+shadow scoring of the demo's candidate model) runs eagerly inside the requests.
+
     python -m bench.ingest [--batches 20] [--clients 4] [--workers 4] [--singles 300]
+                           [--broker redis://127.0.0.1:6379/0]
 """
 
 from __future__ import annotations
@@ -35,6 +42,7 @@ from contextlib import contextmanager
 
 from bench.common import (
     ROOT,
+    cpu_seconds,
     machine,
     postgres_version,
     report,
@@ -65,9 +73,66 @@ def _free_port() -> int:
         return sock.getsockname()[1]
 
 
+# The bench's own queue on the broker (one bench at a time per broker database, as one bench
+# database): emptied before its worker starts, so nothing a killed run left is counted.
+QUEUE = "bench-ingest"
+NODE = f"{QUEUE}@%h"
+
+
+@contextmanager
+def working(broker: str):
+    """A Celery worker on the bench's queue, as `make worker` runs it (yields its pid), or
+    nothing without a broker (tasks run in the requests)."""
+    if not broker:
+        yield None
+        return
+    import redis
+
+    from config.celery import app
+
+    redis.Redis.from_url(broker).delete(QUEUE)
+    worker = subprocess.Popen(
+        [sys.executable, "-m", "celery", "-A", "config", "worker", "--loglevel", "WARNING",
+         "-n", NODE, "-Q", QUEUE],
+        cwd=ROOT, env={**os.environ, "DATABASE_CONN_MAX_AGE": "60"},
+    )  # fmt: skip
+    try:
+        node = NODE.replace("%h", socket.gethostname())
+        deadline = time.monotonic() + 120
+        while not app.control.ping(destination=[node], timeout=0.5):
+            if time.monotonic() > deadline or worker.poll() is not None:
+                raise RuntimeError("the Celery worker did not start")
+        yield worker.pid
+    finally:
+        worker.send_signal(signal.SIGTERM)
+        worker.wait(timeout=120)
+
+
+def drained(broker: str) -> None:
+    """Wait until the worker has done every task sent so far (queue empty, nothing running)."""
+    if not broker:
+        return
+    import redis
+
+    from config.celery import app
+
+    node = NODE.replace("%h", socket.gethostname())
+    inspect = app.control.inspect(destination=[node], timeout=1.0)
+    client = redis.Redis.from_url(broker)
+    idle = 0
+    while idle < 2:
+        busy = (
+            client.llen(QUEUE)
+            or any((inspect.active() or {}).values())
+            or any((inspect.reserved() or {}).values())
+        )
+        idle = 0 if busy else idle + 1
+        time.sleep(0.05)
+
+
 @contextmanager
 def serving(workers: int, sealer: bool):
-    """gunicorn on the bench database (with the sealer beside it): yields its port."""
+    """gunicorn on the bench database (with the sealer beside it): yields its port and pid."""
     port = _free_port()
     env = {**os.environ, "DATABASE_CONN_MAX_AGE": "60"}
     server = subprocess.Popen(
@@ -95,7 +160,7 @@ def serving(workers: int, sealer: bool):
                 if time.monotonic() > deadline or server.poll() is not None:
                     raise RuntimeError("gunicorn did not start") from None
                 time.sleep(0.2)
-        yield port
+        yield port, server.pid
     finally:
         for process in (server, sealing):
             if process is not None:
@@ -324,8 +389,16 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=4, help="gunicorn workers")
     parser.add_argument("--singles", type=int, default=300, help="single POSTs for latency")
     parser.add_argument("--no-sealer", action="store_true", help="no sealer beside the server")
+    parser.add_argument(
+        "--broker",
+        default=os.environ.get("BENCH_REDIS_URL", ""),
+        help="a Redis URL: tasks go to a Celery worker beside the server, as in production "
+        "(default: BENCH_REDIS_URL; without one, tasks run inside the requests)",
+    )
     args = parser.parse_args()
-    setup_django()
+    if args.broker:
+        os.environ["CELERY_DEFAULT_QUEUE"] = QUEUE
+    setup_django(broker=args.broker)
 
     from django.db import connections
     from django.test import Client
@@ -334,7 +407,16 @@ def main() -> None:
     from audit.models import AuditEvent
     from oversight import demo
 
-    demo.load()
+    if args.broker:
+        from config.celery import app
+
+        # The demo is loaded as without a broker (its retraining and deliveries done here and
+        # now), before any worker runs; only the measured requests hand their tasks over.
+        app.conf.task_always_eager = True
+        demo.load()
+        app.conf.task_always_eager = False
+    else:
+        demo.load()
     # A token of the demo's own model service, which is granted the demo model.
     _, token = service_token_create(name=demo.SERVICE_NAME, actor="bench")
     data = demo.load_loanapp()
@@ -346,42 +428,54 @@ def main() -> None:
     ]
     connections.close_all()  # nothing shared with the forked clients
 
-    with serving(args.workers, sealer=not args.no_sealer) as port:
-        # Warm up every worker: load the estimator, compile the linear view, fill caches.
-        warm = [
-            json.dumps({"items": build_items(data, rows, 10_000_000 + 50 * n, 50)}).encode()
-            for n in range(2 * args.workers)
-        ]
-        over_http(port, token, warm, args.workers)
-        seconds = over_http(port, token, http_bodies, args.clients)
-        staged = AuditEvent.objects.filter(seq__isnull=True).count()
-        with timer() as drained:
-            while not args.no_sealer and AuditEvent.objects.filter(seq__isnull=True).exists():
-                time.sleep(0.05)
-        connections.close_all()
-    http_rate = args.batches * BATCH / seconds
+    # The worker (with a broker) runs beside everything the requests below hand over.
+    with working(args.broker) as worker:
+        with serving(args.workers, sealer=not args.no_sealer) as (port, web):
+            # Warm up every worker: load the estimator, compile the linear view, fill caches.
+            warm = [
+                json.dumps({"items": build_items(data, rows, 10_000_000 + 50 * n, 50)}).encode()
+                for n in range(2 * args.workers)
+            ]
+            over_http(port, token, warm, args.workers)
+            drained(args.broker)
+            cpu_before = cpu_seconds(worker) if worker else 0.0
+            web_before = cpu_seconds(web)
+            seconds = over_http(port, token, http_bodies, args.clients)
+            web_cpu = cpu_seconds(web) - web_before
+            cpu_run = cpu_seconds(worker) - cpu_before if worker else 0.0
+            staged = AuditEvent.objects.filter(seq__isnull=True).count()
+            with timer() as sealed:
+                while not args.no_sealer and AuditEvent.objects.filter(seq__isnull=True).exists():
+                    time.sleep(0.05)
+            with timer() as worked:
+                drained(args.broker)
+            cpu_all = cpu_seconds(worker) - cpu_before if worker else 0.0
+            connections.close_all()
+        http_rate = args.batches * BATCH / seconds
 
-    # Today's figure: the same work in-process, one request after another.
-    client = Client(HTTP_AUTHORIZATION=f"Token {token}", HTTP_HOST="127.0.0.1")
-    warm_local = build_items(data, rows, 11_000_000, 50)
-    assert (
-        client.post(URL, {"items": warm_local}, content_type="application/json").status_code == 201
-    )
-    local_bodies = [json.dumps({"items": items}) for items in local_batches]
-    with timer() as t:
-        for body in local_bodies:
-            response = client.post(URL, body, content_type="application/json")
-            assert response.status_code == 201, response.content[:500]
-    routed = sum(r["routed"] for r in response.json()["items"])
-    local_rate = args.batches * BATCH / t["seconds"]
+        # Today's figure: the same work in-process, one request after another.
+        client = Client(HTTP_AUTHORIZATION=f"Token {token}", HTTP_HOST="127.0.0.1")
+        warm_local = build_items(data, rows, 11_000_000, 50)
+        assert (
+            client.post(URL, {"items": warm_local}, content_type="application/json").status_code
+            == 201
+        )
+        local_bodies = [json.dumps({"items": items}) for items in local_batches]
+        with timer() as t:
+            for body in local_bodies:
+                response = client.post(URL, body, content_type="application/json")
+                assert response.status_code == 201, response.content[:500]
+        routed = sum(r["routed"] for r in response.json()["items"])
+        local_rate = args.batches * BATCH / t["seconds"]
 
-    singles = build_items(data, rows, 20_000_000, args.singles)
-    times = []
-    for item in singles:
-        start = time.perf_counter()
-        response = client.post("/api/v1/decisions/", item, content_type="application/json")
-        times.append((time.perf_counter() - start) * 1000)
-        assert response.status_code == 201
+        singles = build_items(data, rows, 20_000_000, args.singles)
+        times = []
+        for item in singles:
+            start = time.perf_counter()
+            response = client.post("/api/v1/decisions/", item, content_type="application/json")
+            times.append((time.perf_counter() - start) * 1000)
+            assert response.status_code == 201
+        drained(args.broker)  # what the in-process requests handed over, before the anchors
 
     plain = copy_anchor(http_batches)
     context = stored_decisions_anchor()
@@ -394,6 +488,25 @@ def main() -> None:
         f"DATABASE_CONN_MAX_AGE=60, sealer {'off' if args.no_sealer else 'on'} "
         f"({routed} of the last in-process {BATCH} routed)"
     )
+    print(
+        f"  CPU of the web processes (gunicorn) during the HTTP run: {web_cpu:.2f} s, "
+        f"{1e6 * web_cpu / (args.batches * BATCH):.0f} µs per decision"
+    )
+    if args.broker:
+        print(
+            "  tasks: handed to a Celery worker beside the server (as in production), on the "
+            "same CPUs; the shadow scoring of the demo's candidate model runs there"
+        )
+        print(
+            f"  worker CPU: {cpu_run:.2f} s during the HTTP run, {cpu_all:.2f} s with what was "
+            f"left ({worked['seconds']:.1f} s to drain after the last response), "
+            f"{1e6 * cpu_all / (args.batches * BATCH):.0f} µs per decision"
+        )
+    else:
+        print(
+            "  tasks: no broker, so every task (the shadow scoring of the demo's candidate "
+            "model) runs eagerly inside the requests; pass --broker for production's shape"
+        )
     report(
         "bulk ingest over HTTP", http_rate, "decisions/s",
         "COPY of the stored rows (decisions, protected attributes, tasks, staged events) "
@@ -413,7 +526,7 @@ def main() -> None:
     if not args.no_sealer:
         print(
             f"  sealer: {staged:,} events still staged when the last response came, all sealed "
-            f"{drained['seconds']:.1f} s later"
+            f"{sealed['seconds']:.1f} s later"
         )
     print(f"  single POST /api/v1/decisions/ (in-process): {summary_ms(times)}")
 

@@ -206,18 +206,28 @@ class BulkIn(serializers.Serializer):
 
 
 def _bulk_item(result, seen: dict) -> dict:
-    shown = {
-        key: seen[key] for key in ("model_outcome", "confidence", "final_outcome") if key in seen
-    }
-    return {
+    """One item of the bulk response as BulkItemOut renders it (the same keys, in its order,
+    with its types), built directly: a serializer pass over 1,000 items cost more than
+    everything else in the response. A test holds the two equal."""
+    item = {
         "index": result.index,
         "id": seen["id"],
         "created": result.created,
-        "status": seen["status"],
-        "routed": seen["routed"],
-        "reasons": seen["routing"].get("reasons", []),
-        **shown,
+        "status": str(seen["status"]),
     }
+    if "model_outcome" in seen:
+        item["model_outcome"] = _or_none(str, seen["model_outcome"])
+    if "confidence" in seen:
+        item["confidence"] = _or_none(float, seen["confidence"])
+    item["routed"] = bool(seen["routed"])
+    item["reasons"] = [str(reason) for reason in seen["routing"].get("reasons", [])]
+    if "final_outcome" in seen:
+        item["final_outcome"] = _or_none(str, seen["final_outcome"])
+    return item
+
+
+def _or_none(kind, value):
+    return None if value is None else kind(value)
 
 
 class DecisionBulkApi(APIView):
@@ -241,7 +251,7 @@ class DecisionBulkApi(APIView):
             "items": [_bulk_item(result, one) for result, one in zip(results, seen, strict=True)],
         }
         code = status.HTTP_201_CREATED if created else status.HTTP_200_OK
-        return Response(BulkResultOut(body).data, status=code)
+        return Response(body, status=code)
 
 
 class DecisionDetailApi(APIView):

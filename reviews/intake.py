@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -32,6 +33,7 @@ ITEM_KEYS = {
     "explanation",
 }
 MAX_TEXT = 200
+_CONTROL = re.compile("[\x00-\x1f]")  # what `ord(ch) < 32` refuses, in one C scan
 MAX_EXPLANATION_CHARS = 20_000
 
 Errors = dict[str, list[str]]
@@ -58,10 +60,12 @@ class Item:
 
 def parse(raw_items: list[Any], *, actor: User, prefix: str = "items") -> tuple[list[Item], Errors]:
     models = _models_for(raw_items, actor)
+    # Each model's versions, listed once for the whole batch (they were prefetched).
+    versions = {model.pk: list(model.versions.all()) for model in models.values()}
     items, errors = [], {}
     for index, raw in enumerate(raw_items):
         where = f"{prefix}.{index}" if prefix else ""
-        item, item_errors = _parse_one(index, raw, models)
+        item, item_errors = _parse_one(index, raw, models, versions)
         for field, messages in item_errors.items():
             # "" is the item as a whole.
             errors[".".join(part for part in (where, field) if part) or "non_field_errors"] = (
@@ -88,12 +92,14 @@ def _text(raw: dict, key: str, errors: Errors) -> str:
     if not isinstance(value, str) or not value.strip():
         errors[key] = ["is required: a non-empty string"]
         return ""
-    if len(value) > MAX_TEXT or any(ord(ch) < 32 for ch in value):
+    if len(value) > MAX_TEXT or _CONTROL.search(value):
         errors[key] = [f"must be at most {MAX_TEXT} printable characters"]
     return value
 
 
-def _parse_one(index: int, raw: Any, models: dict[str, MLModel]) -> tuple[Item | None, Errors]:
+def _parse_one(
+    index: int, raw: Any, models: dict[str, MLModel], versions: dict[int, list[ModelVersion]]
+) -> tuple[Item | None, Errors]:
     if not isinstance(raw, dict):
         return None, {"": ["must be an object"]}
     size = _json_size(raw)
@@ -121,7 +127,9 @@ def _parse_one(index: int, raw: Any, models: dict[str, MLModel]) -> tuple[Item |
     errors.update(feature_errors)
     groups = _groups(model, raw.get("groups"), errors)
     outcome, confidence, explanation = _client_score(model, raw, errors)
-    version = _version(model, raw.get("version"), scoring=outcome is None, errors=errors)
+    version = _version(
+        model, versions[model.pk], raw.get("version"), scoring=outcome is None, errors=errors
+    )
     if errors:
         return None, errors
     body = {
@@ -215,8 +223,14 @@ def _explanation_errors(model: MLModel, explanation: Any) -> Errors:
     return errors
 
 
-def _version(model: MLModel, number: Any, *, scoring: bool, errors: Errors) -> ModelVersion | None:
-    versions = list(model.versions.all())
+def _version(
+    model: MLModel,
+    versions: list[ModelVersion],
+    number: Any,
+    *,
+    scoring: bool,
+    errors: Errors,
+) -> ModelVersion | None:
     if number is not None:
         if not isinstance(number, int) or isinstance(number, bool):
             errors["version"] = ["must be a version number"]

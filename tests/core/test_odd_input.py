@@ -63,6 +63,37 @@ def test_text_that_cannot_be_stored_is_named_and_nothing_is_stored(
     assert not Decision.objects.exists()
 
 
+@pytest.mark.parametrize(
+    ("raw", "where"),
+    [
+        # Escapes, in either case of hex digit: the parser walks every string and names it.
+        (b'"app-\\uDBFF"', "items.0.external_id"),
+        (b'"app-\\u0000"', "items.0.external_id"),
+        # Unescaped: a NUL byte or a surrogate's bytes never parse, so there is nothing to name.
+        (b'"app-\x00"', None),
+        (b'"app-\xed\xa0\x80"', None),
+    ],
+)
+def test_nul_and_surrogates_are_refused_escaped_or_raw(tiny_model, service, raw, where):
+    body = json.dumps({"items": [item(1, external_id="EXTERNAL")]}).encode()
+    body = body.replace(b'"EXTERNAL"', raw)
+    response = service.client().generic(
+        "POST", "/api/v1/decisions/bulk/", body, content_type="application/json"
+    )
+    assert response.status_code == 400, response.content
+    if where:
+        assert where in error(response)["fields"]
+    assert not Decision.objects.exists()
+
+
+def test_a_backslash_before_u0000_is_text_like_any_other(tiny_model, service):
+    # "\\u0000" in JSON is a backslash followed by "u0000": storable, not a NUL.
+    body = json.dumps({"items": [item(1, external_id="app-\\u0000")]})
+    response = post_raw(service.client(), "/api/v1/decisions/bulk/", body)
+    assert response.status_code == 201, response.content
+    assert Decision.objects.get().external_id == "app-\\u0000"
+
+
 def test_nul_in_export_filters_is_a_400(dave):
     body = json.dumps({"format": "csv", "filters": {"model": "ti" + NUL + "ny"}})
     response = post_raw(api(dave), "/api/v1/exports/", body)

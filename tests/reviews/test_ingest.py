@@ -302,6 +302,29 @@ def test_bulk_stores_all_items_and_reports_each(tiny_model, service):
     assert (again["created"], again["existing"]) == (1, 5)
 
 
+def test_the_bulk_response_is_what_its_declared_serializer_renders(tiny_model, service, erin):
+    # The view builds the body directly (reviews.api._bulk_item); it must stay what the
+    # schema's BulkResultOut would render: the same keys, in its order, with its types.
+    from reviews.api import BulkResultOut
+
+    post(service, {"items": [item(1)]}, url=URL + "bulk/")
+    registry.policy_update(
+        model=tiny_model, changes={"confidence_threshold": 0.6}, actor=erin, note="test"
+    )
+    items = [
+        *(item(n) for n in range(1, 4)),
+        item(4, outcome="approve", confidence=0.5),  # routed: low confidence
+        item(5, outcome="deny", confidence=0.95),  # not routed
+    ]
+    response = post(service, {"items": items}, url=URL + "bulk/")
+    body = response.json()
+    assert {i["routed"] for i in body["items"]} == {True, False}
+    assert {i["created"] for i in body["items"]} == {True, False}
+    rendered = BulkResultOut(body).data
+    assert json.dumps(body) == json.dumps(rendered)
+    assert response.content == json.dumps(rendered, separators=(",", ":")).encode()
+
+
 def test_one_bad_item_fails_the_whole_batch_listing_every_bad_item(tiny_model, service):
     items = [item(1), item(2, features={"income": -1}), item(3), item(4, external_id="")]
     response = post(service, {"items": items}, url=URL + "bulk/")

@@ -187,3 +187,43 @@ def test_concurrent_bulks_share_the_active_learning_budget(tiny_model, service, 
     assert chosen == 7
     assert ActiveLearningDay.objects.get().used == 7
     assert Decision.objects.count() == 160
+
+
+def _plan_nodes(plan: dict):
+    yield plan
+    for child in plan.get("Plans", []):
+        yield from _plan_nodes(child)
+
+
+@pytest.mark.postgres
+def test_the_idempotency_check_probes_the_unique_index_even_on_stale_statistics(
+    tiny_model, service
+):
+    # Statistics taken when the model had 5 decisions, then 2,000 more: the planner believes
+    # the model has a handful, and `external_id IN (…1,000…)` was planned as a scan of all
+    # of the model's decisions. The check must probe (model, external_id) for each id instead.
+    decisions_ingest(items=[item(n) for n in range(5)], actor=service.user)
+    with connection.cursor() as cursor:
+        cursor.execute("ANALYZE reviews_decision")
+    for first in (100, 1100):
+        decisions_ingest(items=[item(n) for n in range(first, first + 1000)], actor=service.user)
+    items, _ = ingest_module.intake.parse([item(n) for n in range(5000, 6000)], actor=service.user)
+    with CaptureQueriesContext(connection) as queries:
+        assert ingest_module._existing(items, "items") == {}
+    reads = [q["sql"] for q in queries if "reviews_decision" in q["sql"]]
+    assert reads
+    for sql in reads:
+        with connection.cursor() as cursor:
+            cursor.execute("EXPLAIN (FORMAT JSON) " + sql)
+            (plan,) = cursor.fetchone()[0]
+        scans = [
+            node
+            for node in _plan_nodes(plan["Plan"])
+            if node.get("Relation Name") == "reviews_decision"
+        ]
+        assert scans, plan
+        for node in scans:
+            # An index scan of the unique index, or a bitmap built from it alone.
+            assert node["Node Type"] in ("Index Scan", "Index Only Scan", "Bitmap Heap Scan")
+            indexes = {n.get("Index Name") for n in _plan_nodes(node)} - {None}
+            assert indexes == {"decision_external_id"}, plan
