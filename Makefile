@@ -65,8 +65,10 @@ serve: install
 	DJANGO_DEBUG=0 $(MANAGE) collectstatic --noinput -v0
 	DJANGO_DEBUG=0 $(BIN)/gunicorn config.wsgi --bind $(ADDRESS) --workers $${WEB_CONCURRENCY:-3}
 
+# The ingest bench runs its tasks in a Celery worker on this broker, as production does.
+BENCH_REDIS_URL ?= redis://127.0.0.1:6379/14
 bench: install-dev
-	$(BIN)/python -m bench
+	BENCH_REDIS_URL=$(BENCH_REDIS_URL) $(BIN)/python -m bench
 
 clean:
 	rm -rf $(VENV) staticfiles .pytest_cache .ruff_cache
