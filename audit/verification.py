@@ -10,9 +10,22 @@ against the public key, and successive checkpoints, and each trusted checkpoint 
 signed one, must be consistent (RFC 6962 proofs from the stored tree). The first failure is
 reported, precisely, with the event (or stored node) that is actually wrong.
 
-On PostgreSQL the database writes each event's canonical text (the same bytes audit.canonical
-builds: a test holds them equal) so that the verifier only hashes; a wrong text could only
-give a false alarm, never hide a change, since every text must hash to what was sealed.
+Reading. On SQLite, one process reads the events through the ORM and builds each canonical
+text with audit.canonical. On PostgreSQL the database sends the events' plain columns (times as
+UTC text) and the text is built in Python (audit.pgblocks; a test holds it byte-equal to
+audit.canonical's), and, for a log of PARALLEL_MIN events or more, WORKERS (2) forked
+processes do the reading and hashing: the pass exports its REPEATABLE READ, READ ONLY snapshot
+(pg_export_snapshot) and each worker imports it (SET TRANSACTION SNAPSHOT) on its own
+connection, so every process sees the same log, and nothing sealed or changed after the pass
+began. Each worker takes CHUNK_BLOCKS aligned blocks at a time and returns, per block, its
+leaves and subtree root, its first link and time, its last hash and time, and whether its seqs,
+hashes, inner links and times all held. This process takes those summaries in order, checks the
+links and times between them, compares the roots with the stored tree and checks the
+checkpoints as above; at the first block that did not hold (or if a worker fails), it reads on
+itself, block by block, which names the first problem exactly as a single pass would. A wrong
+text could only give a false alarm, never hide a change, since every text must hash to what
+was sealed. Without workers (a smaller log, a daemon process such as a task worker, which may
+not start processes, or inside a caller's transaction) this process reads it all.
 """
 
 from __future__ import annotations
