@@ -17,6 +17,7 @@ reads any block that did not check out itself, to name the first problem.
 
 from __future__ import annotations
 
+import gc
 import hashlib
 import json
 from datetime import datetime
@@ -151,6 +152,9 @@ def start_worker(conninfo: str, snapshot: str) -> None:
     """Pool initializer: a connection in the verifier's snapshot. It must not raise (the pool
     would start another worker, forever): a failure is raised by the first task instead."""
     global _failed
+    # The worker is forked: a collection would walk (and so copy) all of the parent's objects,
+    # and it makes no garbage worth collecting in its short life.
+    gc.disable()
     try:
         _connect(conninfo, snapshot)
     except Exception as exc:

@@ -30,6 +30,7 @@ not start processes, or inside a caller's transaction) this process reads it all
 
 from __future__ import annotations
 
+import gc
 import hashlib
 import itertools
 import logging
@@ -231,7 +232,20 @@ def _verify(vkey: str | None, beat: Callable, trusted: list[Trusted], isolated: 
 
 def _walk(walk: Walk, beat: Callable, parallel: tuple[str, int] | None) -> None:
     """Every block in order: from the worker processes' summaries while they check out, then
-    (all of it without workers) read and checked here, which names the first problem."""
+    (all of it without workers) read and checked here, which names the first problem.
+
+    Without the cyclic garbage collector: the rows make millions of tuples and no cycles, and
+    each collection of the oldest generation would walk every object the process holds."""
+    collecting = gc.isenabled()
+    gc.disable()
+    try:
+        _walk_blocks(walk, beat, parallel)
+    finally:
+        if collecting:
+            gc.enable()
+
+
+def _walk_blocks(walk: Walk, beat: Callable, parallel: tuple[str, int] | None) -> None:
     if parallel is not None:
         summaries = _summaries(*parallel)
         try:

@@ -652,6 +652,12 @@ def main() -> None:
     parser.add_argument("--proofs", type=int, default=200, help="of each kind, each way")
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument(
+        "--verify-workers",
+        type=int,
+        help="worker processes verify_log reads and hashes with on PostgreSQL (default: "
+        "audit.verification.WORKERS; 1: all in its own process)",
+    )
+    parser.add_argument(
         "--only",
         choices=["exports", "verify"],
         help="only section 4 (no audit events generated), or only sections 1 and 3 (no proofs, "
@@ -671,11 +677,17 @@ def main() -> None:
     os.environ["OVERSIGHT_SIGNING_KEY"] = generate_signer("oversight.local/audit")
     workdir = Path(tempfile.mkdtemp(prefix="bench-audit-"))
     os.environ["OVERSIGHT_EXPORT_DIR"] = str(workdir)
+    # The checkpoints' mirror of this run's own log (a fresh database and key each run: the
+    # default var/checkpoints would hold the last run's, and refuse these as a forked log).
+    os.environ["AUDIT_CHECKPOINT_MIRROR"] = str(workdir / "checkpoints")
     setup_django()
 
-    from audit import merkle
+    from audit import merkle, verification
     from audit.models import Checkpoint
     from audit.verification import verify_log
+
+    if args.verify_workers:
+        verification.WORKERS = args.verify_workers
     from oversight import demo
     from reviews.models import Decision, Review
 
@@ -781,7 +793,12 @@ def print_verify(result, verify_s, sha_s, hashing_s, mean_bytes, decisions, text
         f"  log: {result.count:,} events (mean canonical size {mean_bytes:.0f} B), "
         f"{result.checkpoints} signed checkpoints; {decisions:,} decisions"
     )
-    print("1. full verification, verify_log() (audit_verify): chain, leaves, roots, signatures")
+    from audit import verification
+
+    print(
+        "1. full verification, verify_log() (audit_verify): chain, leaves, roots, signatures "
+        f"({verification.WORKERS} worker processes from {verification.PARALLEL_MIN:,} events)"
+    )
     report(
         "verify_log",
         result.count / verify_s,
