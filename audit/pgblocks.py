@@ -20,6 +20,7 @@ from __future__ import annotations
 import gc
 import hashlib
 import json
+import signal
 from datetime import datetime
 from typing import NamedTuple
 
@@ -155,6 +156,8 @@ def start_worker(conninfo: str, snapshot: str) -> None:
     # The worker is forked: a collection would walk (and so copy) all of the parent's objects,
     # and it makes no garbage worth collecting in its short life.
     gc.disable()
+    # A handler the parent set (a task worker's) must not keep Pool.terminate from ending it.
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
     try:
         _connect(conninfo, snapshot)
     except Exception as exc:
