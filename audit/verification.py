@@ -10,29 +10,48 @@ against the public key, and successive checkpoints, and each trusted checkpoint 
 signed one, must be consistent (RFC 6962 proofs from the stored tree). The first failure is
 reported, precisely, with the event (or stored node) that is actually wrong.
 
-On PostgreSQL the database writes each event's canonical text (the same bytes audit.canonical
-builds: a test holds them equal) so that the verifier only hashes; a wrong text could only
-give a false alarm, never hide a change, since every text must hash to what was sealed.
+Reading. On SQLite, one process reads the events through the ORM and builds each canonical
+text with audit.canonical. On PostgreSQL the database sends the events' plain columns (times as
+UTC text) and the text is built in Python (audit.pgblocks; a test holds it byte-equal to
+audit.canonical's), and, for a log of PARALLEL_MIN events or more, WORKERS (2) forked
+processes do the reading and hashing: the pass exports its REPEATABLE READ, READ ONLY snapshot
+(pg_export_snapshot) and each worker imports it (SET TRANSACTION SNAPSHOT) on its own
+connection, so every process sees the same log, and nothing sealed or changed after the pass
+began. Each worker takes CHUNK_BLOCKS aligned blocks at a time and returns, per block, its
+leaves and subtree root, its first link and time, its last hash and time, and whether its seqs,
+hashes, inner links and times all held. This process takes those summaries in order, checks the
+links and times between them, compares the roots with the stored tree and checks the
+checkpoints as above; at the first block that did not hold (or if a worker fails), it reads on
+itself, block by block, which names the first problem exactly as a single pass would. A wrong
+text could only give a false alarm, never hide a change, since every text must hash to what
+was sealed. Without workers (a smaller log, a daemon process such as a task worker, which may
+not start processes, or inside a caller's transaction) this process reads it all.
 """
 
 from __future__ import annotations
 
+import gc
 import hashlib
 import itertools
+import logging
+import multiprocessing
+import os
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
-from operator import le
-from typing import NamedTuple
 
-from django.db import connection
+from django.db import connection, transaction
+from psycopg.conninfo import make_conninfo
 
-from audit import keys, merkle, note
+from audit import keys, merkle, note, pgblocks
 from audit.canonical import GENESIS_HASH, format_time
 from audit.db import read_only_snapshot_with_writer
 from audit.log import iter_events, row_text
 from audit.models import AuditEvent, ChainVerification, Checkpoint, MerkleNode
+from audit.pgblocks import Row
 from audit.tree import StoredTree, TreeError
 from core import jobs
+
+logger = logging.getLogger(__name__)
 
 BLOCK_LEVEL = 12
 BLOCK = 1 << BLOCK_LEVEL  # events per block: a complete subtree of the Merkle tree
@@ -70,75 +89,39 @@ class Trusted:
     label: str
 
 
-class Row(NamedTuple):
-    seq: int
-    data: bytes  # 0x00 ‖ the canonical text as UTF-8: the input of its Merkle leaf
-    prev_hash: str
-    hash: str
-    format: int
-    time: str
-    recorded_at: str | None
-
-
 # --- reading -----------------------------------------------------------------------------------
 
-_TIME = """to_char({} AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')"""
-
-
-def _quoted(column: str) -> str:
-    """A column as a JSON string: PostgreSQL's to_json escapes as json.dumps(ensure_ascii=
-    False) does (the short escapes, \\u00XX for other control characters, in lowercase)."""
-    return f"to_json({column})::text"
-
-
-_FIELDS = " || ".join(
-    [
-        """'{"action":'""", _quoted("e.action"),
-        """',"actor":'""", _quoted("e.actor"),
-        """',"object_id":'""", _quoted("e.object_id"),
-        """',"object_type":'""", _quoted("e.object_type"),
-        """',"payload":'""", "e.payload",
-        """',"prev_hash":'""", _quoted("e.prev_hash"),
-    ]
-)  # fmt: skip
-_V1 = " || ".join(
-    [_FIELDS, """',"seq":'""", "e.seq::text", """',"time":'""", _quoted(_TIME.format("e.time")),
-     "'}'"]
-)  # fmt: skip
-_V2 = " || ".join(
-    [_FIELDS, """',"recorded_at":'""", _quoted(_TIME.format("e.recorded_at")), """',"seq":'""",
-     "e.seq::text", """',"time":'""", _quoted(_TIME.format("e.time")), """',"v":2}'"""]
-)  # fmt: skip
-_PG_ROWS = f"""
-SELECT e.seq,
-       '\\x00'::bytea || convert_to(CASE WHEN e.format = 1 THEN {_V1} ELSE {_V2} END, 'UTF8'),
-       e.prev_hash, e.hash, e.format, {_TIME.format("e.time")}, {_TIME.format("e.recorded_at")}
-FROM audit_auditevent e
-WHERE e.seq IS NOT NULL
-ORDER BY e.seq
-"""  # noqa: S608 (constant SQL)
+# Worker processes that read and hash parts of the log at once, on PostgreSQL, when the log
+# has at least PARALLEL_MIN events; each takes CHUNK_BLOCKS blocks at a time.
+WORKERS = min(2, os.cpu_count() or 1)
+PARALLEL_MIN = 16 * BLOCK
+CHUNK_BLOCKS = 8
 
 
 def canonical_texts_in_sql(limit: int | None = None) -> list[tuple[int, str]]:
-    """(seq, text) as PostgreSQL writes them for the verifier (for the test that holds them
-    byte-equal to audit.canonical's)."""
-    with connection.cursor() as cursor:
-        cursor.execute(_PG_ROWS + (f" LIMIT {int(limit)}" if limit else ""))
-        return [(row[0], bytes(row[1])[1:].decode()) for row in cursor.fetchall()]
+    """(seq, text) as the verifier builds them from what PostgreSQL sends (for the test that
+    holds them byte-equal to audit.canonical's)."""
+    with transaction.atomic(), connection.cursor() as cursor:
+        pgblocks.configure(cursor, "LOCAL")
+        cursor.execute(pgblocks.SQL, [0, limit or pgblocks.NO_END])
+        read = pgblocks.rows(cursor.fetchall(), {})
+    return [(row.seq, row.data[1:].decode()) for row in read]
 
 
-def _blocks() -> Iterator[list[Row]]:
-    """The sealed events in seq order, BLOCK at a time."""
+def _blocks(after: int = 0) -> Iterator[list[Row]]:
+    """The sealed events after seq `after`, in seq order, BLOCK at a time."""
     if connection.vendor == "postgresql":
         # A named (server-side) cursor streams the log instead of loading it.
         with connection.cursor() as cursor, cursor.connection.cursor(name="audit_verify") as rows:
+            pgblocks.configure(cursor, "LOCAL")
             rows.itersize = BLOCK
-            rows.execute(_PG_ROWS)
+            rows.execute(pgblocks.SQL, (after, pgblocks.NO_END))
+            cache: dict = {}
             while block := rows.fetchmany(BLOCK):
-                yield [Row(r[0], bytes(r[1]), *r[2:]) for r in block]
+                yield pgblocks.rows(block, cache)
         return
     block = []
-    for row in iter_events(chunk_size=BLOCK):
+    for row in iter_events(chunk_size=BLOCK, start=after + 1):
         recorded = format_time(row[10]) if row[10] else None
         data = b"\x00" + row_text(row).encode()
         block.append(Row(row[0], data, row[7], row[8], row[9], format_time(row[1]), recorded))
@@ -147,6 +130,50 @@ def _blocks() -> Iterator[list[Row]]:
             block = []
     if block:
         yield block
+
+
+def _summaries(snapshot: str, size: int) -> Iterator[pgblocks.Summary]:
+    """The blocks of events 1..size, read and hashed by WORKERS processes in `snapshot`."""
+    chunk = BLOCK * CHUNK_BLOCKS
+    tasks = [(lo, min(lo + chunk, size), BLOCK) for lo in range(0, size, chunk)]
+    # Forked: a spawned child would import the __main__ module again (whatever script called
+    # the verifier). A forked child opens its own connection and never touches the ones it
+    # inherits, and ends by os._exit or SIGTERM (Pool), so it never closes them either.
+    pool = multiprocessing.get_context("fork").Pool(
+        WORKERS, initializer=pgblocks.start_worker, initargs=(_conninfo(), snapshot)
+    )
+    try:
+        for part in pool.imap(pgblocks.summarize, tasks):
+            yield from part
+    finally:
+        pool.terminate()
+        pool.join()
+
+
+def _conninfo() -> str:
+    params = connection.get_connection_params()
+    return make_conninfo(
+        **{
+            key: value
+            for key, value in params.items()
+            if isinstance(value, str | int) and key != "prepare_threshold" and value != ""
+        }
+    )
+
+
+def _parallel_snapshot(isolated: bool) -> tuple[str, int] | None:
+    """(the exported snapshot, the log's size) when the log is read by worker processes: on
+    PostgreSQL, in a snapshot of our own, with a log large enough, and unless this process is
+    itself a daemon (a task worker's child), which may not start processes."""
+    if not isolated or WORKERS < 2 or multiprocessing.current_process().daemon:
+        return None
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT max(seq) FROM audit_auditevent")
+        size = cursor.fetchone()[0] or 0
+        if size < PARALLEL_MIN:
+            return None
+        cursor.execute("SELECT pg_export_snapshot()")
+        return cursor.fetchone()[0], size
 
 
 # --- the pass ---------------------------------------------------------------------------------
@@ -162,23 +189,21 @@ def verify_log(
     the ChainVerification whose heart beats while the pass runs; `trusted`, checkpoints kept
     outside the database that the log must still extend."""
     # One consistent snapshot of events, nodes and checkpoints for the whole pass.
-    with read_only_snapshot_with_writer() as (_, writer):
+    with read_only_snapshot_with_writer() as (isolated, writer):
         beat = jobs.Heartbeat(writer, ChainVerification, job) if job else _no_beat
-        return _verify(vkey, beat, list(trusted))
+        return _verify(vkey, beat, list(trusted), isolated)
 
 
 def _no_beat(**columns) -> None:
     return None
 
 
-def _verify(vkey: str | None, beat: Callable, trusted: list[Trusted]) -> Report:
+def _verify(vkey: str | None, beat: Callable, trusted: list[Trusted], isolated: bool) -> Report:
     checkpoints = list(Checkpoint.objects.order_by("tree_size"))
     walk = Walk(checkpoints, trusted)
     try:
         _check_checkpoint_notes(checkpoints, vkey)
-        for block in _blocks():
-            walk.block(block)
-            beat()
+        _walk(walk, beat, _parallel_snapshot(isolated))
         walk.finish()
         _check_consistency(checkpoints)
         _check_trusted_consistency(trusted, checkpoints)
@@ -203,6 +228,41 @@ def _verify(vkey: str | None, beat: Callable, trusted: list[Trusted]) -> Report:
         checkpoints=len(checkpoints),
         trusted=len(trusted),
     )
+
+
+def _walk(walk: Walk, beat: Callable, parallel: tuple[str, int] | None) -> None:
+    """Every block in order: from the worker processes' summaries while they check out, then
+    (all of it without workers) read and checked here, which names the first problem.
+
+    Without the cyclic garbage collector: the rows make millions of tuples and no cycles, and
+    each collection of the oldest generation would walk every object the process holds."""
+    collecting = gc.isenabled()
+    gc.disable()
+    try:
+        _walk_blocks(walk, beat, parallel)
+    finally:
+        if collecting:
+            gc.enable()
+
+
+def _walk_blocks(walk: Walk, beat: Callable, parallel: tuple[str, int] | None) -> None:
+    if parallel is not None:
+        summaries = _summaries(*parallel)
+        try:
+            while True:
+                try:
+                    summary = next(summaries, None)
+                except Exception:  # a worker that could not connect or read: go on here
+                    logger.exception("audit_verify: a worker process failed; reading on here")
+                    break
+                if summary is None or not walk.summary(summary):
+                    break
+                beat()
+        finally:
+            summaries.close()
+    for block in _blocks(walk.count):
+        walk.block(block)
+        beat()
 
 
 def _summary(count: int, checkpoints: list[Checkpoint], trusted: list[Trusted]) -> str:
@@ -254,30 +314,37 @@ class Walk:
         sha256 = hashlib.sha256
         leaves = [sha256(row.data).digest() for row in rows]
         self._check_block(rows, leaves)
-        if len(rows) == BLOCK and (start - 1) % BLOCK == 0:
-            self._add_whole_block(leaves, (start - 1) >> BLOCK_LEVEL)
+        self._advance(leaves, rows[-1].hash, rows[-1].time)
+
+    def summary(self, block: pgblocks.Summary) -> bool:
+        """Take a block as a worker read it, if it checked out and follows on; False, taking
+        nothing, if not (then this process reads it, to name what is wrong)."""
+        if not (
+            block.clean
+            and block.start == self.count + 1
+            and block.first_prev_hash == self.prev_hash
+            and self.prev_time <= block.first_time
+        ):
+            return False
+        data = block.leaves
+        leaves = [data[i : i + merkle.HASH_SIZE] for i in range(0, len(data), merkle.HASH_SIZE)]
+        self._advance(leaves, block.last_hash, block.last_time, block.root)
+        return True
+
+    def _advance(self, leaves: list[bytes], last_hash: str, last_time: str, root=None) -> None:
+        start = self.count + 1
+        if len(leaves) == BLOCK and (start - 1) % BLOCK == 0:
+            self._add_whole_block(leaves, (start - 1) >> BLOCK_LEVEL, root)
         else:
             self._add_leaves(leaves, start)
-        self.count += len(rows)
-        self.prev_hash, self.prev_time = rows[-1].hash, rows[-1].time
+        self.count += len(leaves)
+        self.prev_hash, self.prev_time = last_hash, last_time
 
     def _check_block(self, rows: list[Row], leaves: list[bytes]) -> None:
         """Hashes, links and times of a whole block at once; _check_event names the first
         problem when something is off."""
-        hashes = [row.hash for row in rows]
-        own = [
-            leaf.hex() if row.format == 2 else hashlib.sha256(memoryview(row.data)[1:]).hexdigest()
-            for row, leaf in zip(rows, leaves, strict=True)
-        ]
-        times = [row.time for row in rows]
-        recorded = [(row.recorded_at, row.time) for row in rows if row.format == 2]
-        if (
-            own != hashes
-            or rows[0].prev_hash != self.prev_hash
-            or [row.prev_hash for row in rows[1:]] != hashes[:-1]
-            or not all(map(le, [self.prev_time, *times[:-1]], times))
-            or not all(r <= t for r, t in recorded)
-        ):
+        own = pgblocks.own_hashes(rows, leaves)
+        if not pgblocks.consistent(rows, own, self.prev_hash, self.prev_time):
             prev_hash, prev_time = self.prev_hash, self.prev_time
             for row, mine in zip(rows, own, strict=True):
                 try:
@@ -288,8 +355,8 @@ class Walk:
                     raise
                 prev_hash, prev_time = row.hash, row.time
 
-    def _add_whole_block(self, leaves: list[bytes], index: int) -> None:
-        root = merkle.subtree_root(leaves)
+    def _add_whole_block(self, leaves: list[bytes], index: int, root: bytes | None) -> None:
+        root = root or merkle.subtree_root(leaves)
         end = self.count + BLOCK
         inside = [(size, what) for size, what in self.pending if size < end]
         for size, what in inside:  # checkpoints within the block: their roots from its leaves
