@@ -240,3 +240,39 @@ def test_lines_with_more_cells_than_a_function_takes_arguments(
     rows = _python(tmp_path / "python.csv", "csv", qs, True, alias)
     assert rows == _sql(tmp_path / "sql.csv", "csv", qs, True, alias, pseudonymise) == 6
     assert (tmp_path / "sql.csv").read_bytes() == (tmp_path / "python.csv").read_bytes()
+
+
+TINY = [
+    "2.4703282292062327e-324",  # just under 2^-1075: rounds to zero
+    "2.4703282292062328e-324",  # just over: the smallest subnormal
+    "-2.4703282292062328e-324",
+    "-1e-400",
+    "3e-324",
+    "1e-310",
+    "2.2250738585072014e-308",
+]
+
+
+def _tiny_floats(numbers: list[str]) -> list[str]:
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT oversight_tiny_float(x::numeric) FROM unnest(%s::text[]) AS x", [numbers]
+        )
+        return [row[0] for row in cursor.fetchall()]
+
+
+def test_decimals_near_zero_print_as_python_reads_them():
+    """At 2^-1075 a decimal stops rounding to zero: on either side of it, as Python reads it."""
+    assert _tiny_floats(TINY) == [repr(float(x)) for x in TINY]
+
+
+def test_decimals_near_zero_in_a_parallel_plan():
+    """The export's functions are PARALLEL SAFE: they run in parallel workers (a PL/pgSQL
+    EXCEPTION block there failed: "cannot start subtransactions during a parallel operation")."""
+    with connection.cursor() as cursor:
+        cursor.execute("SHOW server_version_num")
+        forcing = "debug_parallel_query" if int(cursor.fetchone()[0]) >= 160000 else None
+        cursor.execute("SET LOCAL %s = on" % (forcing or "force_parallel_mode"))
+        cursor.execute("SET LOCAL parallel_setup_cost = 0")
+        cursor.execute("SET LOCAL parallel_tuple_cost = 0")
+        assert _tiny_floats(TINY * 100) == [repr(float(x)) for x in TINY] * 100
