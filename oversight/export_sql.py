@@ -26,6 +26,7 @@ import csv
 import io
 from array import array
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from itertools import accumulate
 from pathlib import Path
 
@@ -219,8 +220,18 @@ def _joined(cells: list[str]) -> str:
 # --- CSV ----------------------------------------------------------------------------------------
 
 
+@contextmanager
+def _output(target: Path | exports.Sink) -> Iterator:
+    """Where a CSV goes: a file, or a Sink straight into the package."""
+    if isinstance(target, exports.Sink):
+        yield target
+        return
+    with target.open("wb") as f:
+        yield f
+
+
 def write_csv(
-    path: Path,
+    path: Path | exports.Sink,
     qs: QuerySet[Decision],
     names: list[str],
     tick: Callable[[int], None],
@@ -248,7 +259,7 @@ def write_csv(
         alias, line = None, _joined(cells)
     query = f"COPY (SELECT {line}{source}) TO STDOUT (FORMAT csv, FORCE_QUOTE *)"
     count = 0
-    with path.open("wb") as f:
+    with _output(path) as f:
         header = io.StringIO()
         csv.writer(header).writerow(names)
         f.write(header.getvalue().encode())
@@ -421,7 +432,7 @@ def _write_group(writer, tables: list) -> None:
 # --- reviews.csv ------------------------------------------------------------------------------
 
 
-def write_reviews_csv(path: Path, qs: QuerySet[Decision], *, by_name: bool) -> int:
+def write_reviews_csv(path: Path | exports.Sink, qs: QuerySet[Decision], *, by_name: bool) -> int:
     """reviews.csv, byte for byte what exports.write_reviews_csv writes."""
     ids_sql, params = qs.order_by().values("id").query.sql_with_params()
     reviewer = "oversight_csv(u.username)" if by_name else "r.reviewer_id::text"
@@ -447,7 +458,7 @@ def write_reviews_csv(path: Path, qs: QuerySet[Decision], *, by_name: bool) -> i
         f" ORDER BY r.decision_id, r.id) TO STDOUT (FORMAT csv, FORCE_QUOTE *)"
     )
     count = 0
-    with path.open("wb") as f:
+    with _output(path) as f:
         header = io.StringIO()
         csv.writer(header).writerow(exports.REVIEW_COLUMNS)
         f.write(header.getvalue().encode())

@@ -555,21 +555,55 @@ def write_bundle_events(path: Path, size: int) -> None:
             f.write(orjson.dumps({"seq": row[0], "canonical": text, "hash": row[8]}) + b"\n")
 
 
-def package(
-    target: Path, data: Path, manifest: dict, bundle: dict | None, extra: tuple[Path, ...] = ()
-) -> None:
-    """Zip the data file (and the `extra` files beside it: reviews.csv), the manifest and, if
-    given, the audit bundle (streamed from disk)."""
-    with zipfile.ZipFile(target, "w", compression=zipfile.ZIP_DEFLATED, allowZip64=True) as z:
-        z.write(data, data.name)
-        for path in extra:
-            z.write(path, path.name)
-        z.writestr("manifest.json", orjson.dumps(manifest, option=orjson.OPT_INDENT_2))
-        if bundle is not None:
-            z.write(bundle["events"], "bundle/events.jsonl")
-            z.writestr("bundle/checkpoint.txt", bundle["note"])
-            z.writestr("bundle/public-key.txt", bundle["vkey"] + "\n")
-            z.writestr("bundle/README.txt", BUNDLE_README.format(vkey=bundle["vkey"]))
+def open_package(target: Path) -> zipfile.ZipFile:
+    """The export's zip, open for writing: the data file, reviews.csv, the manifest and the
+    bundle go in, in that order (finish_package writes the last two)."""
+    return zipfile.ZipFile(target, "w", compression=zipfile.ZIP_DEFLATED, allowZip64=True)
+
+
+class Sink:
+    """A file written straight into an open package as it is made (a zip entry, compressed
+    while the database writes the next rows), buffered; its SHA-256 kept for the manifest."""
+
+    FLUSH = 1 << 20  # bytes buffered before they go to the compressor
+
+    def __init__(self, entry: Any, name: str) -> None:
+        self.name, self._entry = name, entry
+        self._buffer = bytearray()
+        self._digest = hashlib.sha256()
+
+    def write(self, data: bytes) -> None:
+        self._buffer += data
+        if len(self._buffer) >= self.FLUSH:
+            self.flush()
+
+    def flush(self) -> None:
+        if self._buffer:
+            self._digest.update(self._buffer)
+            self._entry.write(self._buffer)
+            self._buffer.clear()
+
+    def sha256(self) -> str:
+        return self._digest.hexdigest()
+
+
+@contextmanager
+def streamed(package: zipfile.ZipFile, name: str) -> Iterator[Sink]:
+    """A Sink for the file `name` in the package (ZIP64 headers: its size is not known yet)."""
+    with package.open(name, "w", force_zip64=True) as entry:
+        sink = Sink(entry, name)
+        yield sink
+        sink.flush()
+
+
+def finish_package(package: zipfile.ZipFile, manifest: dict, bundle: dict | None) -> None:
+    """The manifest and, if given, the audit bundle (its events streamed from disk)."""
+    package.writestr("manifest.json", orjson.dumps(manifest, option=orjson.OPT_INDENT_2))
+    if bundle is not None:
+        package.write(bundle["events"], "bundle/events.jsonl")
+        package.writestr("bundle/checkpoint.txt", bundle["note"])
+        package.writestr("bundle/public-key.txt", bundle["vkey"] + "\n")
+        package.writestr("bundle/README.txt", BUNDLE_README.format(vkey=bundle["vkey"]))
 
 
 BUNDLE_README = """This folder is the audit log up to the checkpoint this export was cut at.
@@ -611,14 +645,16 @@ def manifest(
     log_size_at_cut: int,
     log_size_at_snapshot: int,
     isolated: bool,
+    sha256: str | None = None,
 ) -> dict:
+    """`sha256`: the data file's, when it was streamed into the package (not on disk)."""
     return {
         "export": export.pk,
         "format": export.format,
         "filters": export.filters,
         "rows": rows,
         "file": data.name,
-        "sha256": sha256_of(data),
+        "sha256": sha256 or sha256_of(data),
         "pseudonymised": export.pseudonymise,
         "includes_protected_attributes": export.include_groups,
         "requested_by": export.requested_by.get_username(),

@@ -146,35 +146,47 @@ def _write_export(export: Export) -> Export:
     shutil.rmtree(workdir, ignore_errors=True)
     workdir.mkdir(parents=True)
     data = workdir / f"decisions.{export.format}"
-    rows, snapshot_size, isolated, reviews = _write_rows(export, data)
-    manifest = exports.manifest(
-        export,
-        rows=rows,
-        data=data,
-        checkpoint=checkpoint,
-        log_size_at_cut=cut_size,
-        log_size_at_snapshot=snapshot_size,
-        isolated=isolated,
-    )
-    extra = ()
-    if reviews:
-        extra = (data.with_name(reviews["file"]),)
-        manifest["reviews"] = {**reviews, "sha256": exports.sha256_of(extra[0])}
-    bundle = _bundle(workdir, checkpoint) if export.include_bundle else None
     target = workdir / f"oversight-export-{export.pk}.zip"
-    exports.package(target, data, manifest, bundle, extra)
-    data.unlink()
-    for path in extra:
+    with exports.open_package(target) as package:
+        # CSV from PostgreSQL goes into the package as the database writes it (compressed while
+        # it writes the next rows); other files are written to disk, then packed.
+        rows, snapshot_size, isolated, reviews, streamed = _write_rows(export, data, package)
+        manifest = exports.manifest(
+            export,
+            rows=rows,
+            data=data,
+            checkpoint=checkpoint,
+            log_size_at_cut=cut_size,
+            log_size_at_snapshot=snapshot_size,
+            isolated=isolated,
+            sha256=streamed.get(data.name),
+        )
+        written = [] if data.name in streamed else [data]
+        if reviews:
+            path = data.with_name(reviews["file"])
+            if path.name not in streamed:
+                written.append(path)
+            sha256 = streamed.get(path.name) or exports.sha256_of(path)
+            manifest["reviews"] = {**reviews, "sha256": sha256}
+        for path in written:
+            package.write(path, path.name)
+        bundle = _bundle(workdir, checkpoint) if export.include_bundle else None
+        exports.finish_package(package, manifest, bundle)
+    for path in written:
         path.unlink()
     if bundle:
         bundle["events"].unlink()
     return _finish(export, target, rows, manifest)
 
 
-def _write_rows(export: Export, data: Path) -> tuple[int, int, bool, dict | None]:
+def _write_rows(
+    export: Export, data: Path, package
+) -> tuple[int, int, bool, dict | None, dict[str, str]]:
     """Write the decision rows; returns (rows, the log's size when they were read, whether
-    they were read in one snapshot, reviews.csv's file and rows for a CSV export). The log's
-    size is read first, in the same snapshot."""
+    they were read in one snapshot, reviews.csv's file and rows for a CSV export, the SHA-256
+    of each file streamed into `package` by name). The log's size is read first, in the same
+    snapshot."""
+    streamed: dict[str, str] = {}
     with exports.consistent_read(export.pk) as (isolated, beat):
         snapshot_size = log_size()
         # Not the decisions whose answer the requester may not learn (one who also reviews:
@@ -194,20 +206,22 @@ def _write_rows(export: Export, data: Path) -> tuple[int, int, bool, dict | None
             else exports.columns(export.include_groups)
         )
         alias = exports.pseudonymiser(export.pseudonymise)
-        if export.format in export_sql.WRITERS and export_sql.available():
+        in_sql = export.format in export_sql.WRITERS and export_sql.available()
+        if in_sql:
             # PostgreSQL writes the rows (the same bytes); the pseudonyms are made here.
             # Progress goes through the second connection while the COPY streams. Without a
             # snapshot of its own (inside a caller's transaction) there is none, and the one
             # connection is busy with the COPY: no progress then (nobody could see it before
             # that transaction commits anyway).
             write = export_sql.WRITERS[export.format]
-            rows = write(
-                data,
-                qs,
-                names,
-                tick if isolated else lambda count: None,
-                alias=alias if export.pseudonymise else None,
-            )
+            progress = tick if isolated else lambda count: None
+            pseudonyms = alias if export.pseudonymise else None
+            if csv_format:
+                with exports.streamed(package, data.name) as sink:
+                    rows = write(sink, qs, names, progress, alias=pseudonyms)
+                streamed[data.name] = sink.sha256()
+            else:
+                rows = write(data, qs, names, progress, alias=pseudonyms)
         else:
             rows = exports.WRITERS[export.format](
                 data,
@@ -221,15 +235,14 @@ def _write_rows(export: Export, data: Path) -> tuple[int, int, bool, dict | None
         if csv_format:  # the reviews beside the rows, from the same snapshot
             by_name = has_role(export.requested_by, AUDITOR)
             path = data.with_name("reviews.csv")
-            reviews = {
-                "file": path.name,
-                "rows": (
-                    export_sql.write_reviews_csv
-                    if export_sql.available()
-                    else exports.write_reviews_csv
-                )(path, qs, by_name=by_name),
-            }
-    return rows, snapshot_size, isolated, reviews
+            if in_sql:
+                with exports.streamed(package, path.name) as sink:
+                    count = export_sql.write_reviews_csv(sink, qs, by_name=by_name)
+                streamed[path.name] = sink.sha256()
+            else:
+                count = exports.write_reviews_csv(path, qs, by_name=by_name)
+            reviews = {"file": path.name, "rows": count}
+    return rows, snapshot_size, isolated, reviews, streamed
 
 
 def _cut_checkpoint(*, bundle: bool) -> tuple[Checkpoint | None, int]:

@@ -3,7 +3,9 @@ the same table (Parquet) as the Python writers in oversight.exports, which are t
 
 from __future__ import annotations
 
+import hashlib
 import json
+import zipfile
 from datetime import UTC, datetime, timedelta
 
 import pyarrow.parquet as pq
@@ -276,3 +278,28 @@ def test_decimals_near_zero_in_a_parallel_plan():
         cursor.execute("SET LOCAL parallel_setup_cost = 0")
         cursor.execute("SET LOCAL parallel_tuple_cost = 0")
         assert _tiny_floats(TINY * 100) == [repr(float(x)) for x in TINY] * 100
+
+
+@pytest.mark.parametrize("flush", [100, 1 << 20])
+def test_a_csv_streamed_into_the_package_is_the_same_bytes(
+    tricky, dave, tmp_path, monkeypatch, flush
+):
+    """The export job streams the database's CSV straight into the zip (compressed while the
+    database writes the next rows): the same bytes as the file, and the SHA-256 of them."""
+    monkeypatch.setattr(exports.Sink, "FLUSH", flush)
+    qs = exports.decisions(decisions_answer_visible_to(dave), {})
+    names = exports.csv_columns(qs, True)
+    on_disk = tmp_path / "decisions.csv"
+    rows = export_sql.write_csv(on_disk, qs, names, lambda count: None)
+    with exports.open_package(tmp_path / "p.zip") as package:
+        with exports.streamed(package, "decisions.csv") as sink:
+            assert export_sql.write_csv(sink, qs, names, lambda count: None) == rows == 6
+        with exports.streamed(package, "reviews.csv") as reviews:
+            export_sql.write_reviews_csv(reviews, qs, by_name=True)
+    export_sql.write_reviews_csv(tmp_path / "reviews.csv", qs, by_name=True)
+    with zipfile.ZipFile(tmp_path / "p.zip") as package:
+        data, reviewed = package.read("decisions.csv"), package.read("reviews.csv")
+    assert data == on_disk.read_bytes()
+    assert sink.sha256() == hashlib.sha256(data).hexdigest()
+    assert reviewed == (tmp_path / "reviews.csv").read_bytes()
+    assert reviews.sha256() == hashlib.sha256(reviewed).hexdigest()
