@@ -148,7 +148,8 @@ def batched() -> Iterator[None]:
     Inside the transaction of the change, as record_many; if the block raises, nothing is
     staged (the transaction is rolling back). An event recorded inside a nested atomic block
     (a savepoint that could roll back alone) is staged at once instead, so it rolls back
-    with its savepoint."""
+    with its savepoint: it then comes before the batch's earlier events in the log (nothing
+    that batches records in a savepoint today)."""
     connection = transaction.get_connection()
     if not connection.in_atomic_block:
         raise RuntimeError("audit.record must be called inside the transaction of the change")

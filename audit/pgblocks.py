@@ -38,6 +38,9 @@ FROM audit_auditevent e
 WHERE e.seq > %s AND e.seq <= %s
 ORDER BY e.seq
 """
+# Every sealed event, whatever its seq (one at 0, below or far above the log is read, and
+# named as out of place, never skipped).
+SQL_ALL = SQL.replace("WHERE e.seq > %s AND e.seq <= %s", "WHERE e.seq IS NOT NULL")
 # The text output of timestamps that the time formatting below expects; and no JIT
 # compilation (of a plain scan, per query: it costs more than it saves).
 SETTINGS = ("SET {} DateStyle TO 'ISO, YMD'", "SET {} jit TO off")

@@ -36,6 +36,7 @@ import itertools
 import logging
 import multiprocessing
 import os
+import threading
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 
@@ -96,6 +97,8 @@ class Trusted:
 WORKERS = min(2, os.cpu_count() or 1)
 PARALLEL_MIN = 16 * BLOCK
 CHUNK_BLOCKS = 8
+# Seconds to wait for a worker's part before reading on here (a part takes well under one).
+WORKER_TIMEOUT = 120
 
 
 def canonical_texts_in_sql(limit: int | None = None) -> list[tuple[int, str]]:
@@ -115,13 +118,18 @@ def _blocks(after: int = 0) -> Iterator[list[Row]]:
         with connection.cursor() as cursor, cursor.connection.cursor(name="audit_verify") as rows:
             pgblocks.configure(cursor, "LOCAL")
             rows.itersize = BLOCK
-            rows.execute(pgblocks.SQL, (after, pgblocks.NO_END))
+            if after:
+                rows.execute(pgblocks.SQL, (after, pgblocks.NO_END))
+            else:
+                rows.execute(pgblocks.SQL_ALL)
             cache: dict = {}
             while block := rows.fetchmany(BLOCK):
+                if len(cache) > 10_000:  # format-1 events have a time each: keep it small
+                    cache.clear()
                 yield pgblocks.rows(block, cache)
         return
     block = []
-    for row in iter_events(chunk_size=BLOCK, start=after + 1):
+    for row in iter_events(chunk_size=BLOCK, start=after + 1 if after else None):
         recorded = format_time(row[10]) if row[10] else None
         data = b"\x00" + row_text(row).encode()
         block.append(Row(row[0], data, row[7], row[8], row[9], format_time(row[1]), recorded))
@@ -143,8 +151,11 @@ def _summaries(snapshot: str, size: int) -> Iterator[pgblocks.Summary]:
         WORKERS, initializer=pgblocks.start_worker, initargs=(_conninfo(), snapshot)
     )
     try:
-        for part in pool.imap(pgblocks.summarize, tasks):
-            yield from part
+        parts = pool.imap(pgblocks.summarize, tasks)
+        for _ in tasks:
+            # A worker killed outright (SIGKILL, out of memory) loses its task and imap would
+            # wait forever: past the timeout, the verifier reads on by itself.
+            yield from parts.next(timeout=WORKER_TIMEOUT)
     finally:
         pool.terminate()
         pool.join()
@@ -165,12 +176,23 @@ def _parallel_snapshot(isolated: bool) -> tuple[str, int] | None:
     """(the exported snapshot, the log's size) when the log is read by worker processes: on
     PostgreSQL, in a snapshot of our own, with a log large enough, and unless this process is
     itself a daemon (a task worker's child), which may not start processes."""
-    if not isolated or WORKERS < 2 or multiprocessing.current_process().daemon:
+    if (
+        not isolated
+        or WORKERS < 2
+        or multiprocessing.current_process().daemon
+        # Forking a process with other threads (a web server's, the embedded jobs') can leave
+        # the child holding a lock another thread held (libpq, OpenSSL): read here instead.
+        or threading.active_count() > 1
+    ):
         return None
     with connection.cursor() as cursor:
-        cursor.execute("SELECT max(seq) FROM audit_auditevent")
-        size = cursor.fetchone()[0] or 0
-        if size < PARALLEL_MIN:
+        cursor.execute(
+            "SELECT count(*), min(seq), max(seq) FROM audit_auditevent WHERE seq IS NOT NULL"
+        )
+        count, first, size = cursor.fetchone()
+        # Only a log numbered 1..n is split into ranges; anything else is read here, which
+        # names what is out of place.
+        if count < PARALLEL_MIN or first != 1 or size != count:
             return None
         cursor.execute("SELECT pg_export_snapshot()")
         return cursor.fetchone()[0], size
@@ -236,8 +258,10 @@ def _walk(walk: Walk, beat: Callable, parallel: tuple[str, int] | None) -> None:
 
     Without the cyclic garbage collector: the rows make millions of tuples and no cycles, and
     each collection of the oldest generation would walk every object the process holds."""
-    collecting = gc.isenabled()
-    gc.disable()
+    # Only in a process with no other threads (a web server's requests would go without it).
+    collecting = gc.isenabled() and threading.active_count() == 1
+    if collecting:
+        gc.disable()
     try:
         _walk_blocks(walk, beat, parallel)
     finally:

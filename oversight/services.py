@@ -131,6 +131,8 @@ def export_run(*, export_id: int) -> Export:
         return _write_export(export)
     except Exception as exc:
         logger.exception("export %s failed", export_id)
+        # Nothing half-written is kept (a zip cut short still closes as a readable zip).
+        shutil.rmtree(Path(settings.EXPORT_DIR) / str(export_id), ignore_errors=True)
         with transaction.atomic():
             Export.objects.filter(pk=export_id).update(
                 status=Export.Status.FAILED, error=str(exc)[:2000], finished_at=timezone.now()

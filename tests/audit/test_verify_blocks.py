@@ -279,9 +279,33 @@ def test_a_change_in_a_later_part_is_named_with_its_seq(parallel, change, kind, 
     report = verify_log()
     assert (report.ok, report.problem, report.first_bad_seq) == (False, kind, 30)
     assert message in report.message
-    # The workers were used: up to that block, which this process then read itself; or
-    # through the end when the chain was made whole again (the stored tree tells).
-    assert parallel and parallel[-1].start == (37 if change == "rewrite" else 29)
+    if change == "delete":
+        # A log not numbered 1..n is not split into ranges: this process reads it whole.
+        assert parallel == []
+    else:
+        # The workers were used: up to that block, which this process then read itself; or
+        # through the end when the chain was made whole again (the stored tree tells).
+        assert parallel and parallel[-1].start == (37 if change == "rewrite" else 29)
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize("seq", [0, -5, 2**62 + 1, 2**63 - 1])
+def test_an_event_put_outside_the_log_s_numbering_is_found(parallel, seq):
+    """A sealed row at seq 0, below it or far above the log is read and named, never skipped
+    (on PostgreSQL, the log is then not split among worker processes)."""
+    append(40)
+    services.checkpoint_sign()
+    first = AuditEvent.objects.get(seq=1)
+
+    def stray() -> None:
+        first.pk, first.seq, first.hash = None, seq, "f" * 64
+        first.save()
+
+    tamper(stray)
+    report = verify_log()
+    assert not report.ok
+    assert report.problem in {"missing", "out_of_order", "altered"}
+    assert parallel == []
 
 
 @pytest.mark.postgres

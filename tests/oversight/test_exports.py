@@ -5,6 +5,7 @@ import hashlib
 import io
 import json
 import zipfile
+from pathlib import Path
 
 import pyarrow.parquet as pq
 import pytest
@@ -323,6 +324,22 @@ def test_with_a_key_named_for_another_log_an_export_goes_on_without_a_checkpoint
     assert Alert.objects.filter(kind="checkpoint_refused").exists()
     with_bundle = export(client, include_bundle=True)
     assert with_bundle["status"] == "failed"
+
+
+def test_an_export_that_fails_midway_leaves_nothing_behind(log, dave, export, monkeypatch):
+    """The package is written as the rows come: one that fails is removed, not left as a zip
+    of some rows (a ZipFile closes what it has into a readable zip)."""
+    from django.conf import settings as django_settings
+
+    from oversight import exports as export_module
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("the disk is full")
+
+    monkeypatch.setattr(export_module, "finish_package", broken)
+    body = export(api(dave))
+    assert body["status"] == "failed" and "the disk is full" in Export.objects.get().error
+    assert not (Path(django_settings.EXPORT_DIR) / str(body["id"])).exists()
 
 
 # --- what the manifest says about the log --------------------------------------------------
