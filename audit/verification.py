@@ -180,9 +180,11 @@ def _parallel_snapshot(isolated: bool) -> tuple[str, int] | None:
         not isolated
         or WORKERS < 2
         or multiprocessing.current_process().daemon
-        # Forking a process with other threads (a web server's, the embedded jobs') can leave
-        # the child holding a lock another thread held (libpq, OpenSSL): read here instead.
-        or threading.active_count() > 1
+        # Not from a server's request thread or the embedded jobs' thread: forking there, with
+        # other threads busy, could leave the child holding a lock one of them held (libpq,
+        # OpenSSL); read here instead. (From a main thread, a child stuck so costs the
+        # worker timeout, then this process reads on.)
+        or threading.current_thread() is not threading.main_thread()
     ):
         return None
     with connection.cursor() as cursor:
@@ -258,8 +260,8 @@ def _walk(walk: Walk, beat: Callable, parallel: tuple[str, int] | None) -> None:
 
     Without the cyclic garbage collector: the rows make millions of tuples and no cycles, and
     each collection of the oldest generation would walk every object the process holds."""
-    # Only in a process with no other threads (a web server's requests would go without it).
-    collecting = gc.isenabled() and threading.active_count() == 1
+    # Only from the main thread (not while a server's other requests would go without it).
+    collecting = gc.isenabled() and threading.current_thread() is threading.main_thread()
     if collecting:
         gc.disable()
     try:

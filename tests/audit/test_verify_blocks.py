@@ -353,3 +353,27 @@ def test_workers_that_cannot_connect_leave_the_whole_pass_to_this_process(parall
     report = verify_log()
     assert (report.problem, report.first_bad_seq) == ("altered", 18)
     assert parallel == []
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_from_a_thread_other_than_the_main_one_the_log_is_read_in_one_process(parallel):
+    """A server's request thread or the embedded jobs' thread does not fork workers."""
+    import threading
+
+    append(40)
+    services.checkpoint_sign()
+    reports = []
+
+    def run() -> None:
+        try:
+            reports.append(verify_log())
+        finally:
+            connection.close()  # the thread's own connection
+
+    thread = threading.Thread(target=run)
+    thread.start()
+    thread.join()
+    assert reports[0].ok and reports[0].count == 40
+    assert parallel == []
+    assert verify_log().ok and parallel  # from the main thread: the workers read it
