@@ -24,6 +24,7 @@ from audit.canonical import (
 from audit.models import AuditEvent
 from core import bulk
 from core.roles import MODEL_SERVICE, has_role
+from core.rows import insert_sql
 
 Actor = AbstractBaseUser | AnonymousUser | str | None
 
@@ -105,12 +106,7 @@ def _insert_staged(connection, events: list[AuditEvent]) -> None:
     n = len(events)
     sql = _INSERT_STAGED.get(n)
     if sql is None:
-        columns = ", ".join(f'"{AuditEvent._meta.get_field(c).column}"' for c in STAGED_COLUMNS)
-        row = "(" + ", ".join(["%s"] * len(STAGED_COLUMNS)) + ")"
-        sql = _INSERT_STAGED[n] = (
-            f'INSERT INTO "{AuditEvent._meta.db_table}" ({columns}) '  # noqa: S608 (constants)
-            f'VALUES {", ".join([row] * n)} RETURNING "id"'
-        )
+        sql = _INSERT_STAGED[n] = insert_sql(connection, AuditEvent, STAGED_COLUMNS, rows=n)
     params = [getattr(event, column) for event in events for column in STAGED_COLUMNS]
     with connection.cursor() as cursor:
         cursor.execute(sql, params)

@@ -87,3 +87,29 @@ def lock_clause(of: str = "") -> str:
     if not connection.features.has_select_for_update:
         return ""
     return f" FOR UPDATE OF {of}" if of else " FOR UPDATE"
+
+
+def insert_sql(
+    connection,
+    model: type[models.Model],
+    columns: Sequence[str],
+    *,
+    rows: int = 1,
+    skip_conflict_on: str | None = None,
+) -> str:
+    """A fixed `INSERT … VALUES (%s, …)[, …] [ON CONFLICT (…) DO NOTHING] RETURNING pk` of
+    `rows` rows of the model's `columns` (field names), for the few inserts on hot paths
+    (compiling an ORM insert per call cost more than the statement)."""
+    quote = connection.ops.quote_name
+    meta = model._meta
+    row = "(" + ", ".join(["%s"] * len(columns)) + ")"
+    conflict = (
+        f" ON CONFLICT ({quote(meta.get_field(skip_conflict_on).column)}) DO NOTHING"
+        if skip_conflict_on
+        else ""
+    )
+    return (
+        f"INSERT INTO {quote(meta.db_table)} "  # noqa: S608 (names from the model's metadata)
+        f"({', '.join(quote(meta.get_field(c).column) for c in columns)}) "
+        f"VALUES {', '.join([row] * rows)}{conflict} RETURNING {quote(meta.pk.column)}"
+    )

@@ -16,6 +16,7 @@ from audit.log import Actor
 from audit.services import alert_raise
 from core import queueing
 from core.errors import ApplicationError, not_found
+from core.rows import insert_sql
 
 # tasks imports this module too; both are complete by the time either is called.
 from outbox import handlers, tasks
@@ -45,10 +46,6 @@ def message_enqueue(*, kind: str, payload: dict[str, Any], key: str, scope: str 
 
 
 _FIELDS = [f for f in Message._meta.concrete_fields if not f.primary_key]
-_INSERT = (
-    "INSERT INTO {table} ({columns}) VALUES ({values}) "
-    "ON CONFLICT ({key}) DO NOTHING RETURNING {pk}"
-)
 
 
 def _insert_new(message: Message) -> int | None:
@@ -57,14 +54,7 @@ def _insert_new(message: Message) -> int | None:
     concurrent writer of the same key makes this wait for its transaction, then do nothing
     if it committed. No savepoint, no read first (get_or_create took four round trips)."""
     connection = transaction.get_connection()
-    quote = connection.ops.quote_name
-    sql = _INSERT.format(
-        table=quote(Message._meta.db_table),
-        columns=", ".join(quote(f.column) for f in _FIELDS),
-        values=", ".join(["%s"] * len(_FIELDS)),
-        key=quote(Message._meta.get_field("key").column),
-        pk=quote(Message._meta.pk.column),
-    )
+    sql = insert_sql(connection, Message, [f.name for f in _FIELDS], skip_conflict_on="key")
     params = [f.get_db_prep_save(f.pre_save(message, True), connection) for f in _FIELDS]
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
